@@ -1,0 +1,859 @@
+//! Charts: history + forecast line charts as SVG and PNG, readable on a machine without system fonts.
+//!
+//! Text is rasterised with the DejaVu Sans font embedded in the binary (plotters' `ab_glyph`
+//! feature), so PNG output never depends on fonts installed on the machine. The SVG output names
+//! the generic `sans-serif` family, which every SVG viewer can resolve.
+//!
+//! The same drawing code runs for both outputs: [`render_series_chart`] hands an SVG backend and a
+//! bitmap backend in turn to one function that is generic over plotters' `DrawingBackend`.
+
+use chrono::{Datelike, NaiveDate};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::register_font;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One forecast line drawn after the history.
+#[derive(Debug, Clone, Copy)]
+pub struct ForecastLine<'a> {
+    /// Name of the forecast, shown in the legend (e.g. "linear trend").
+    pub label: &'a str,
+    /// Forecast values by date; NaN values are skipped.
+    pub points: &'a [(NaiveDate, f64)],
+}
+
+/// A region's history with forecasts.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesChart<'a> {
+    /// Chart title, e.g. "Gao region (Mali)".
+    pub title: &'a str,
+    /// Line under the title, e.g. "Fatalities (best estimate) per month, as of 2021-12-31".
+    pub subtitle: &'a str,
+    /// Label of the y axis, e.g. "fatalities".
+    pub y_label: &'a str,
+    /// Observed values by date (drawn as "observed"); NaN values are skipped.
+    pub history: &'a [(NaiveDate, f64)],
+    /// Forecast lines drawn after the history, each in its own colour.
+    pub forecasts: &'a [ForecastLine<'a>],
+    /// Source line in small grey text at the bottom left, e.g.
+    /// "Source: UCDP GED / mission data, vigil run 2021-12-31-ab12cd34".
+    pub footer: &'a str,
+    /// Classification marking shown in capitals top-right and bottom-right, e.g. "PUBLIC".
+    pub classification: &'a str,
+}
+
+/// Errors from drawing a chart.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// Drawing failed; `path` is the file being written.
+    #[error("could not draw chart {path}: {message}")]
+    Draw {
+        /// The file being written when drawing failed.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Nothing to draw.
+    #[error("chart '{title}' has no data points")]
+    Empty {
+        /// Title of the chart that had no data.
+        title: String,
+    },
+}
+
+/// Width and height of every chart in pixels.
+pub const CHART_SIZE: (u32, u32) = (1000, 560);
+
+/// Draws the chart twice, as SVG at `svg_path` and PNG at `png_path` (same content).
+///
+/// The PNG encoder picks the image format from the file extension, so `png_path` must end in
+/// `.png`. Parent directories must exist. History and forecast points need not be sorted; NaN
+/// values are skipped (lines break at them).
+///
+/// # Errors
+///
+/// [`ChartError::Empty`] when the history has no (non-NaN) values; [`ChartError::Draw`] when the
+/// embedded font cannot be loaded, `png_path` does not end in `.png`, or drawing or writing a
+/// file fails.
+pub fn render_series_chart(
+    chart: &SeriesChart<'_>,
+    svg_path: &Path,
+    png_path: &Path,
+) -> Result<(), ChartError> {
+    let data = Prepared::new(chart).ok_or_else(|| ChartError::Empty {
+        title: chart.title.to_string(),
+    })?;
+    ensure_fonts().map_err(|message| ChartError::Draw {
+        path: svg_path.to_path_buf(),
+        message,
+    })?;
+    let is_png = png_path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !is_png {
+        return Err(ChartError::Draw {
+            path: png_path.to_path_buf(),
+            message: "the PNG file name must end in .png".to_string(),
+        });
+    }
+    render_with(SVGBackend::new(svg_path, CHART_SIZE), svg_path, chart, &data)?;
+    render_with(BitMapBackend::new(png_path, CHART_SIZE), png_path, chart, &data)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fonts
+
+/// Registers DejaVu Sans (regular and bold) as plotters' `sans-serif` family, once per process.
+fn ensure_fonts() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            // `InvalidFont` implements neither Debug nor Display, so only its presence is known.
+            register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+                .map_err(|_| "the embedded DejaVu Sans font could not be loaded".to_string())?;
+            register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold())
+                .map_err(|_| "the embedded DejaVu Sans Bold font could not be loaded".to_string())
+        })
+        .clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Look
+
+const INK: RGBColor = RGBColor(0x1a, 0x1a, 0x1a);
+const MUTED: RGBColor = RGBColor(0x4d, 0x4d, 0x4d);
+const FOOTER_GREY: RGBColor = RGBColor(0x6e, 0x6e, 0x6e);
+const AXIS_GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const GRID: RGBColor = RGBColor(0xe2, 0xe2, 0xe2);
+const MARKER_GREY: RGBColor = RGBColor(0x70, 0x70, 0x70);
+const HISTORY_COLOUR: RGBColor = RGBColor(0x22, 0x22, 0x22);
+
+/// Okabe–Ito colour-blind-safe palette (without black, which the history uses).
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(0xE6, 0x9F, 0x00),
+    RGBColor(0x56, 0xB4, 0xE9),
+    RGBColor(0x00, 0x9E, 0x73),
+    RGBColor(0x00, 0x72, 0xB2),
+    RGBColor(0xD5, 0x5E, 0x00),
+    RGBColor(0xCC, 0x79, 0xA7),
+];
+
+// Font sizes are in plotters units: the bitmap backend scales glyphs to this height, the SVG
+// backend writes `font-size = size / 1.24`. Tick labels at 18 are >= 14 px in both.
+const TITLE_SIZE: f64 = 32.0;
+const SUBTITLE_SIZE: f64 = 20.0;
+const MARKING_SIZE: f64 = 19.0;
+const LEGEND_SIZE: f64 = 18.0;
+const TICK_SIZE: f64 = 18.0;
+const AXIS_DESC_SIZE: f64 = 18.0;
+const NOTE_SIZE: f64 = 16.0;
+const FOOTER_SIZE: f64 = 16.0;
+
+const PAD_X: i32 = 24;
+const LEGEND_TOP: i32 = 86;
+const LEGEND_ROW: i32 = 26;
+const FOOTER_HEIGHT: i32 = 34;
+/// Dash and gap lengths of forecast lines; after six forecasts the colours repeat with the
+/// next pattern, so no two lines look alike.
+const DASHES: [(i32, i32); 3] = [(9, 6), (3, 4), (18, 6)];
+
+fn text_style(size: f64, style: FontStyle, colour: &'static RGBColor, pos: Pos) -> TextStyle<'static> {
+    FontDesc::new(FontFamily::SansSerif, size, style)
+        .color(colour)
+        .pos(pos)
+}
+
+fn forecast_colour(index: usize) -> &'static RGBColor {
+    &PALETTE[index % PALETTE.len()]
+}
+
+fn forecast_dash(index: usize) -> (i32, i32) {
+    DASHES[(index / PALETTE.len()) % DASHES.len()]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data preparation
+
+/// A line split at NaN values into runs of consecutive finite points, x in days since CE.
+struct Line {
+    runs: Vec<Vec<(f64, f64)>>,
+}
+
+impl Line {
+    fn new(points: &[(NaiveDate, f64)]) -> Self {
+        let mut sorted: Vec<(NaiveDate, f64)> = points.to_vec();
+        sorted.sort_by_key(|(date, _)| *date);
+        let mut runs = Vec::new();
+        let mut run = Vec::new();
+        for (date, value) in sorted {
+            if value.is_finite() {
+                run.push((day_number(date), value));
+            } else if !run.is_empty() {
+                runs.push(std::mem::take(&mut run));
+            }
+        }
+        if !run.is_empty() {
+            runs.push(run);
+        }
+        Self { runs }
+    }
+
+    fn points(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.runs.iter().flatten().copied()
+    }
+}
+
+/// Everything the drawing needs, computed once for both backends.
+struct Prepared {
+    history: Line,
+    forecasts: Vec<Line>,
+    x_range: Range<f64>,
+    y_range: Range<f64>,
+    /// Day number and date of the last observed (finite) history value.
+    last_observed: (f64, NaiveDate),
+}
+
+impl Prepared {
+    /// `None` when the history has no finite values.
+    fn new(chart: &SeriesChart<'_>) -> Option<Self> {
+        let history = Line::new(chart.history);
+        let last_observed = chart
+            .history
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(d, _)| *d)
+            .max()?;
+        let forecasts: Vec<Line> = chart.forecasts.iter().map(|f| Line::new(f.points)).collect();
+
+        let all = || history.points().chain(forecasts.iter().flat_map(Line::points));
+        let (mut x_lo, mut x_hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        let (mut y_lo, mut y_hi) = (0.0_f64, 0.0_f64);
+        for (x, y) in all() {
+            x_lo = x_lo.min(x);
+            x_hi = x_hi.max(x);
+            y_lo = y_lo.min(y);
+            y_hi = y_hi.max(y);
+        }
+        let span = x_hi - x_lo;
+        let pad = (span * 0.015).max(15.0);
+        let x_range = (x_lo - pad)..(x_hi + pad);
+
+        Some(Self {
+            history,
+            forecasts,
+            x_range,
+            y_range: nice_y_range(y_lo, y_hi),
+            last_observed: (day_number(last_observed), last_observed),
+        })
+    }
+}
+
+fn day_number(date: NaiveDate) -> f64 {
+    f64::from(date.num_days_from_ce())
+}
+
+fn date_of_day(day: f64) -> Option<NaiveDate> {
+    let day = day.round();
+    if day.abs() > f64::from(i32::MAX) {
+        return None;
+    }
+    NaiveDate::from_num_days_from_ce_opt(day as i32)
+}
+
+/// A y range from 0 (or the minimum, if negative) to a round number a bit above the maximum;
+/// never empty, even for all-zero data.
+fn nice_y_range(lo: f64, hi: f64) -> Range<f64> {
+    let extent = hi.max(-lo);
+    if !(extent.is_finite() && extent > 0.0) {
+        return 0.0..1.0;
+    }
+    // Round to a unit of about an eighth of the extent: 97 -> 120, 11 250 -> 12 000, 1 -> 1.2.
+    let step = nice_step(extent * 1.05 / 8.0);
+    let top = if hi > 0.0 {
+        (hi * 1.05 / step).ceil() * step
+    } else {
+        step
+    };
+    let bottom = if lo < 0.0 {
+        (lo * 1.05 / step).floor() * step
+    } else {
+        0.0
+    };
+    bottom..top
+}
+
+/// The smallest of 1, 2, 2.5, 5 times a power of ten that is >= `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Tick label for the y axis: whole numbers with thousands separators, otherwise up to 3 decimals.
+fn format_y(value: &f64) -> String {
+    let v = *value;
+    if v.fract().abs() < 1e-9 && v.abs() < 1e15 {
+        let digits = format!("{:.0}", v.abs());
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        if v < -0.5 { format!("-{grouped}") } else { grouped }
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Date axis
+
+/// An x axis over day numbers (days since CE) whose ticks fall on month starts: every year, or
+/// every 1/2/3/6 months for short spans, or every 2/5/10/... years for long ones.
+#[derive(Debug, Clone)]
+struct DateAxis {
+    range: Range<f64>,
+    /// How many "2019-06"-wide labels fit along the axis.
+    max_month_ticks: usize,
+    /// How many "2019"-wide labels fit along the axis.
+    max_year_ticks: usize,
+}
+
+impl DateAxis {
+    /// Month index (year * 12 + month0) of the first month start at or after `day`.
+    fn first_month_at_or_after(day: f64) -> Option<i64> {
+        let date = date_of_day(day.ceil())?;
+        let index = i64::from(date.year()) * 12 + i64::from(date.month0());
+        Some(if date.day() == 1 { index } else { index + 1 })
+    }
+
+    fn month_start(index: i64) -> Option<NaiveDate> {
+        let year = i32::try_from(index.div_euclid(12)).ok()?;
+        let month = u32::try_from(index.rem_euclid(12)).ok()? + 1;
+        NaiveDate::from_ymd_opt(year, month, 1)
+    }
+
+    fn ticks(&self, step_months: i64, limit: usize) -> Option<Vec<f64>> {
+        let first = Self::first_month_at_or_after(self.range.start)?;
+        let first = first + (step_months - first.rem_euclid(step_months)) % step_months;
+        let mut ticks = Vec::new();
+        let mut index = first;
+        loop {
+            let day = day_number(Self::month_start(index)?);
+            if day > self.range.end {
+                return Some(ticks);
+            }
+            if ticks.len() == limit {
+                return None;
+            }
+            ticks.push(day);
+            index += step_months;
+        }
+    }
+}
+
+impl Ranged for DateAxis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        let fraction = if span > 0.0 {
+            (value - self.range.start) / span
+        } else {
+            0.5
+        };
+        let pixels = f64::from(limit.1 - limit.0);
+        limit.0 + (fraction * pixels).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        let limit = hint.max_num_points();
+        if limit == 0 {
+            return Vec::new();
+        }
+        const STEPS: [i64; 13] = [1, 2, 3, 6, 12, 24, 60, 120, 240, 600, 1200, 2400, 6000];
+        STEPS
+            .iter()
+            .find_map(|step| {
+                let fits = if *step < 12 {
+                    self.max_month_ticks
+                } else {
+                    self.max_year_ticks
+                };
+                self.ticks(*step, limit.min(fits.max(2)))
+            })
+            .unwrap_or_default()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+}
+
+impl ValueFormatter<f64> for DateAxis {
+    /// "2019" for January ticks, "2019-06" for other months.
+    fn format(value: &f64) -> String {
+        match date_of_day(*value) {
+            Some(date) if date.month() == 1 => format!("{}", date.year()),
+            Some(date) => format!("{}-{:02}", date.year(), date.month()),
+            None => String::new(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing
+
+type DrawResult<T, DB> = Result<T, DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn render_with<DB: DrawingBackend>(
+    backend: DB,
+    path: &Path,
+    chart: &SeriesChart<'_>,
+    data: &Prepared,
+) -> Result<(), ChartError> {
+    let root = backend.into_drawing_area();
+    draw_chart(&root, chart, data)
+        .and_then(|()| root.present())
+        .map_err(|e| ChartError::Draw {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+/// Shortens `text` with an ellipsis until it fits in `max_width` pixels.
+fn fit_text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle<'_>,
+    max_width: i32,
+) -> DrawResult<String, DB> {
+    let max_width = u32::try_from(max_width.max(0)).unwrap_or(0);
+    if area.estimate_text_size(text, style)?.0 <= max_width {
+        return Ok(text.to_string());
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let candidate = format!("{}…", chars.iter().collect::<String>().trim_end());
+        if area.estimate_text_size(&candidate, style)?.0 <= max_width {
+            return Ok(candidate);
+        }
+    }
+    Ok(String::new())
+}
+
+/// A legend sample: a short solid (history) or dashed (forecast) line.
+fn legend_sample<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x, y): (i32, i32),
+    colour: &RGBColor,
+    dash: Option<(i32, i32)>,
+) -> DrawResult<(), DB> {
+    const SAMPLE: i32 = 30;
+    if let Some((dash, gap)) = dash {
+        root.draw(&DashedPathElement::new(
+            vec![(x, y), (x + SAMPLE, y)],
+            dash,
+            gap,
+            colour.stroke_width(3),
+        ))
+    } else {
+        root.draw(&PathElement::new(
+            vec![(x, y), (x + SAMPLE, y)],
+            colour.stroke_width(3),
+        ))
+    }
+}
+
+/// Draws the legend in rows under the subtitle; returns the y just below the last row.
+fn draw_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &SeriesChart<'_>,
+    width: i32,
+) -> DrawResult<i32, DB> {
+    let style = text_style(
+        LEGEND_SIZE,
+        FontStyle::Normal,
+        &INK,
+        Pos::new(HPos::Left, VPos::Center),
+    );
+    let entries = std::iter::once(("observed", &HISTORY_COLOUR, None)).chain(
+        chart
+            .forecasts
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.label, forecast_colour(i), Some(forecast_dash(i)))),
+    );
+    let (mut x, mut y) = (PAD_X, LEGEND_TOP + LEGEND_ROW / 2);
+    for (label, colour, dash) in entries {
+        let label = fit_text(root, label, &style, width - 2 * PAD_X - 40)?;
+        let text_width = i32::try_from(root.estimate_text_size(&label, &style)?.0).unwrap_or(0);
+        let entry_width = 38 + text_width;
+        if x > PAD_X && x + entry_width > width - PAD_X {
+            x = PAD_X;
+            y += LEGEND_ROW;
+        }
+        legend_sample(root, (x, y), colour, dash)?;
+        root.draw_text(&label, &style, (x + 38, y))?;
+        x += entry_width + 28;
+    }
+    Ok(y + LEGEND_ROW / 2)
+}
+
+/// The one drawing routine shared by the SVG and PNG backends.
+fn draw_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &SeriesChart<'_>,
+    data: &Prepared,
+) -> DrawResult<(), DB> {
+    let (width, height) = root.dim_in_pixel();
+    let (width, height) = (
+        i32::try_from(width).unwrap_or(i32::MAX),
+        i32::try_from(height).unwrap_or(i32::MAX),
+    );
+    root.fill(&WHITE)?;
+
+    // Header: title and subtitle on the left, classification marking on the right.
+    let marking = chart.classification.trim().to_uppercase();
+    let marking_style = text_style(
+        MARKING_SIZE,
+        FontStyle::Bold,
+        &INK,
+        Pos::new(HPos::Right, VPos::Top),
+    );
+    let marking_width = i32::try_from(root.estimate_text_size(&marking, &marking_style)?.0).unwrap_or(0);
+    root.draw_text(&marking, &marking_style, (width - PAD_X, 20))?;
+
+    let title_style = text_style(TITLE_SIZE, FontStyle::Bold, &INK, Pos::new(HPos::Left, VPos::Top));
+    let title = fit_text(root, chart.title, &title_style, width - 3 * PAD_X - marking_width)?;
+    root.draw_text(&title, &title_style, (PAD_X, 16))?;
+
+    let subtitle_style = text_style(
+        SUBTITLE_SIZE,
+        FontStyle::Normal,
+        &MUTED,
+        Pos::new(HPos::Left, VPos::Top),
+    );
+    let subtitle = fit_text(root, chart.subtitle, &subtitle_style, width - 2 * PAD_X)?;
+    root.draw_text(&subtitle, &subtitle_style, (PAD_X, 56))?;
+
+    let legend_bottom = draw_legend(root, chart, width)?;
+
+    // Footer: source line on the left, classification marking on the right.
+    let footer_y = height - FOOTER_HEIGHT / 2;
+    let marking_bottom = marking_style.pos(Pos::new(HPos::Right, VPos::Center));
+    root.draw_text(&marking, &marking_bottom, (width - PAD_X, footer_y))?;
+    let footer_style = text_style(
+        FOOTER_SIZE,
+        FontStyle::Normal,
+        &FOOTER_GREY,
+        Pos::new(HPos::Left, VPos::Center),
+    );
+    let footer = fit_text(
+        root,
+        chart.footer,
+        &footer_style,
+        width - 3 * PAD_X - marking_width,
+    )?;
+    root.draw_text(&footer, &footer_style, (PAD_X, footer_y))?;
+
+    // Plot. Date ticks are spaced so that their labels never touch.
+    const Y_LABEL_AREA: i32 = 84;
+    const PLOT_LEFT: i32 = 8;
+    const PLOT_RIGHT: i32 = PAD_X + 8;
+    let tick_style = text_style(
+        TICK_SIZE,
+        FontStyle::Normal,
+        &MUTED,
+        Pos::new(HPos::Center, VPos::Top),
+    );
+    let plot_width = u32::try_from(width - PLOT_LEFT - Y_LABEL_AREA - PLOT_RIGHT).unwrap_or(0);
+    let fitting = |sample: &str| -> DrawResult<usize, DB> {
+        let label_width = root.estimate_text_size(sample, &tick_style)?.0 + 28;
+        Ok(usize::try_from(plot_width / label_width).unwrap_or(usize::MAX))
+    };
+    let x_axis = DateAxis {
+        range: data.x_range.clone(),
+        max_month_ticks: fitting("2000-00")?,
+        max_year_ticks: fitting("2000")?,
+    };
+    let body = root
+        .clone()
+        .margin(legend_bottom + 6, FOOTER_HEIGHT, PLOT_LEFT, 0);
+    let mut plot = ChartBuilder::on(&body)
+        .margin_right(PLOT_RIGHT)
+        .margin_top(6)
+        .x_label_area_size(56)
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(x_axis, data.y_range.clone())?;
+
+    let desc_style = text_style(
+        AXIS_DESC_SIZE,
+        FontStyle::Normal,
+        &INK,
+        Pos::new(HPos::Center, VPos::Top),
+    );
+    plot.configure_mesh()
+        .x_labels(100)
+        .y_labels(7)
+        .x_max_light_lines(0)
+        .y_max_light_lines(0)
+        .label_style(tick_style)
+        .axis_desc_style(desc_style)
+        .x_desc("month")
+        .y_desc(chart.y_label)
+        .y_label_formatter(&format_y)
+        .bold_line_style(GRID.stroke_width(1))
+        .light_line_style(TRANSPARENT)
+        .axis_style(AXIS_GREY.stroke_width(1))
+        .draw()?;
+
+    // Boundary between observation and forecast.
+    let (last_x, last_date) = data.last_observed;
+    let (y_lo, y_hi) = (data.y_range.start, data.y_range.end);
+    plot.draw_series(std::iter::once(DashedPathElement::new(
+        vec![(last_x, y_lo), (last_x, y_hi)],
+        4,
+        4,
+        MARKER_GREY.stroke_width(1),
+    )))?;
+    let note_style = text_style(
+        NOTE_SIZE,
+        FontStyle::Normal,
+        &MUTED,
+        Pos::new(HPos::Right, VPos::Top),
+    );
+    let (note_x, note_y) = plot.backend_coord(&(last_x, y_hi));
+    let note = format!("last observed {}", last_date.format("%Y-%m-%d"));
+    root.draw_text(&note, &note_style, (note_x - 6, note_y + 4))?;
+
+    // Forecasts first so the observed line stays on top where they touch.
+    for (i, line) in data.forecasts.iter().enumerate() {
+        let (colour, (dash, gap)) = (forecast_colour(i), forecast_dash(i));
+        plot.draw_series(
+            line.runs
+                .iter()
+                .map(|run| DashedPathElement::new(run.clone(), dash, gap, colour.stroke_width(3))),
+        )?;
+        plot.draw_series(isolated_points(line, colour))?;
+    }
+
+    plot.draw_series(
+        data.history
+            .runs
+            .iter()
+            .map(|run| PathElement::new(run.clone(), HISTORY_COLOUR.stroke_width(2))),
+    )?;
+    plot.draw_series(isolated_points(&data.history, &HISTORY_COLOUR))?;
+    Ok(())
+}
+
+/// Markers for points without a neighbour (a one-value forecast, a value between NaNs), which
+/// would be invisible as lines.
+fn isolated_points<'a>(
+    line: &'a Line,
+    colour: &'a RGBColor,
+) -> impl Iterator<Item = Circle<(f64, f64), i32>> + 'a {
+    line.runs
+        .iter()
+        .filter(|run| run.len() == 1)
+        .flatten()
+        .map(move |p| Circle::new(*p, 4, colour.filled()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    type TestResult = Result<(), Box<dyn Error>>;
+
+    fn scratch_dir(name: &str) -> std::io::Result<PathBuf> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "vigil-charts-{}-{}-{}",
+            name,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    fn month(start: NaiveDate, offset: u32) -> Option<NaiveDate> {
+        start.checked_add_months(chrono::Months::new(offset))
+    }
+
+    fn series(
+        start: NaiveDate,
+        n: u32,
+        f: impl Fn(u32) -> f64,
+    ) -> Result<Vec<(NaiveDate, f64)>, Box<dyn Error>> {
+        (0..n)
+            .map(|i| Ok((month(start, i).ok_or("date out of range")?, f(i))))
+            .collect()
+    }
+
+    #[test]
+    fn renders_svg_and_png() -> TestResult {
+        let start = NaiveDate::from_ymd_opt(2012, 1, 1).ok_or("bad date")?;
+        let history = series(start, 120, |i| {
+            let i = f64::from(i);
+            if i == 50.0 {
+                f64::NAN
+            } else {
+                20.0 + 10.0 * (i / 7.0).sin() + i * 0.4
+            }
+        })?;
+        let forecast_start = month(start, 120).ok_or("bad date")?;
+        let trend = series(forecast_start, 12, |i| 68.0 + f64::from(i))?;
+        let flat = series(forecast_start, 12, |_| 60.0)?;
+        let forecasts = [
+            ForecastLine {
+                label: "linear trend",
+                points: &trend,
+            },
+            ForecastLine {
+                label: "last value",
+                points: &flat,
+            },
+        ];
+        let chart = SeriesChart {
+            title: "Gao region (Mali)",
+            subtitle: "Fatalities (best estimate) per month, as of 2021-12-31",
+            y_label: "fatalities",
+            history: &history,
+            forecasts: &forecasts,
+            footer: "Source: UCDP GED / mission data, vigil run 2021-12-31-ab12cd34",
+            classification: "public",
+        };
+        let dir = scratch_dir("render")?;
+        let (svg_path, png_path) = (dir.join("gao.svg"), dir.join("gao.png"));
+        render_series_chart(&chart, &svg_path, &png_path)?;
+
+        let png = std::fs::read(&png_path)?;
+        assert!(png.len() > 24);
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(&png[12..16], b"IHDR");
+        let w = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+        let h = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
+        assert_eq!((w, h), CHART_SIZE);
+
+        let svg = std::fs::read_to_string(&svg_path)?;
+        assert!(
+            svg.starts_with("<svg"),
+            "SVG starts with {:?}",
+            &svg[..svg.len().min(40)]
+        );
+        assert!(svg.contains("Gao region (Mali)"));
+        assert!(svg.contains("PUBLIC"));
+        assert!(svg.contains("linear trend"));
+        assert!(svg.contains("\n2015\n"), "year ticks are labelled");
+
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn empty_history_is_an_error() -> TestResult {
+        let dir = scratch_dir("empty")?;
+        let chart = SeriesChart {
+            title: "Nowhere",
+            subtitle: "",
+            y_label: "events",
+            history: &[],
+            forecasts: &[],
+            footer: "",
+            classification: "PUBLIC",
+        };
+        let result = render_series_chart(&chart, &dir.join("a.svg"), &dir.join("a.png"));
+        assert!(matches!(result, Err(ChartError::Empty { ref title }) if title == "Nowhere"));
+        assert!(!dir.join("a.png").exists());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn all_zero_and_single_point_histories_render() -> TestResult {
+        let start = NaiveDate::from_ymd_opt(2020, 3, 31).ok_or("bad date")?;
+        let zeros = series(start, 24, |_| 0.0)?;
+        let single = [(start, 4.0)];
+        let dir = scratch_dir("zero")?;
+        for (name, history) in [("zeros", &zeros[..]), ("single", &single[..])] {
+            let chart = SeriesChart {
+                title: name,
+                subtitle: "",
+                y_label: "events",
+                history,
+                forecasts: &[],
+                footer: "",
+                classification: "PUBLIC",
+            };
+            render_series_chart(
+                &chart,
+                &dir.join(format!("{name}.svg")),
+                &dir.join(format!("{name}.png")),
+            )?;
+        }
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_png_extension_is_a_draw_error() -> TestResult {
+        let dir = scratch_dir("ext")?;
+        let start = NaiveDate::from_ymd_opt(2020, 1, 1).ok_or("bad date")?;
+        let history = series(start, 3, f64::from)?;
+        let chart = SeriesChart {
+            title: "t",
+            subtitle: "",
+            y_label: "events",
+            history: &history,
+            forecasts: &[],
+            footer: "",
+            classification: "PUBLIC",
+        };
+        let png_path = dir.join("a.bin");
+        let result = render_series_chart(&chart, &dir.join("a.svg"), &png_path);
+        assert!(matches!(result, Err(ChartError::Draw { ref path, .. }) if *path == png_path));
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn y_range_and_labels() {
+        assert_eq!(nice_y_range(0.0, 0.0), 0.0..1.0);
+        let r = nice_y_range(0.0, 97.0);
+        assert!(r.start == 0.0 && r.end >= 97.0 && r.end <= 120.0, "{r:?}");
+        assert_eq!(format_y(&12000.0), "12,000");
+        assert_eq!(format_y(&0.0), "0");
+        assert_eq!(format_y(&2.5), "2.5");
+        assert_eq!(
+            DateAxis::format(&day_number(
+                NaiveDate::from_ymd_opt(2019, 1, 1).unwrap_or_default()
+            )),
+            "2019"
+        );
+        assert_eq!(
+            DateAxis::format(&day_number(
+                NaiveDate::from_ymd_opt(2019, 6, 1).unwrap_or_default()
+            )),
+            "2019-06"
+        );
+    }
+}

@@ -1,0 +1,482 @@
+//! Panels: zero-filled region × period counts of events and fatalities.
+//!
+//! Every region has a row for every period of its span, with 0 where nothing happened: absence of
+//! events is a count of zero, never a missing row. A row with no admin unit (or no grid cell)
+//! counts in an explicit `unknown` region of its country instead of being dropped.
+
+use crate::error::EngineError;
+use crate::period::{Frequency, from_epoch_days, to_epoch_days};
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// The geographic level regions are cut at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Countries: `region_id` = country code.
+    Country,
+    /// First-level units: `region_id` = `country_code/admin1`.
+    Admin1,
+    /// Second-level units: `region_id` = `country_code/admin1/admin2`.
+    Admin2,
+    /// PRIO-GRID 0.5° cells: `region_id` = `pg<gid>`.
+    Grid,
+}
+
+impl Level {
+    /// All levels, coarsest first.
+    pub const ALL: [Level; 4] = [Level::Country, Level::Admin1, Level::Admin2, Level::Grid];
+
+    /// The name used in specs and outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Country => "country",
+            Level::Admin1 => "admin1",
+            Level::Admin2 => "admin2",
+            Level::Grid => "grid",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| format!("unknown level '{s}': expected one of country, admin1, admin2, grid"))
+    }
+}
+
+/// The label of a region with no admin unit or grid cell.
+pub const UNKNOWN: &str = "unknown";
+
+/// How to build a panel.
+#[derive(Debug, Clone)]
+pub struct PanelOptions {
+    /// Geographic level.
+    pub level: Level,
+    /// Time step.
+    pub frequency: Frequency,
+    /// First period of every region's span; `None` = the period of the earliest incident.
+    pub start: Option<NaiveDate>,
+    /// The last period of every span is the one containing this date.
+    pub as_of: NaiveDate,
+}
+
+/// What went into a panel.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PanelReport {
+    /// Incidents counted in the panel.
+    pub incidents_in_panel: u64,
+    /// Incidents dated before the configured start (left out, counted here).
+    pub incidents_before_start: u64,
+    /// Incidents dated after the as-of date (left out, counted here).
+    pub incidents_after_as_of: u64,
+    /// Number of regions.
+    pub regions: u64,
+    /// Number of periods in the span.
+    pub periods: u64,
+    /// First period (`ds`) of the span.
+    pub span_start: String,
+    /// Last period (`ds`) of the span.
+    pub span_end: String,
+    /// Categories with their own columns.
+    pub categories: Vec<String>,
+}
+
+/// A built panel.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    /// Long frame: `region_id, ds, events, fatalities_best, fatalities_low, fatalities_high`,
+    /// then `events_<category>` and `fatalities_<category>` per category; sorted by region, ds.
+    pub frame: DataFrame,
+    /// One row per region: id, name, level, country, admin units, cell, span and totals.
+    pub regions: DataFrame,
+    /// Counts of what went in and what was left out.
+    pub report: PanelReport,
+}
+
+/// A column-name-safe form of a category (`state_based`, `attack_on_civilians`).
+pub fn category_slug(category: &str) -> String {
+    let mut s: String = category
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    while s.contains("__") {
+        s = s.replace("__", "_");
+    }
+    s.trim_matches('_').to_string()
+}
+
+struct RegionAttrs {
+    name: String,
+    country_code: String,
+    country: String,
+    admin1: Option<String>,
+    admin2: Option<String>,
+    grid_id: Option<i64>,
+}
+
+fn strs(df: &DataFrame, name: &str) -> Result<StringChunked, EngineError> {
+    let c = df
+        .column(name)
+        .map_err(EngineError::polars(format!("panel: column {name}")))?;
+    let c = c
+        .cast(&DataType::String)
+        .map_err(EngineError::polars(format!("panel: column {name}")))?;
+    Ok(c.str()
+        .map_err(EngineError::polars(format!("panel: column {name}")))?
+        .clone())
+}
+
+/// Builds the zero-filled panel from canonical incidents.
+pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Panel, EngineError> {
+    let n = incidents.height();
+    let ctx = |what: &str| format!("panel: {what}");
+    let cc = strs(incidents, "country_code")?;
+    let country = strs(incidents, "country")?;
+    let a1 = strs(incidents, "admin1")?;
+    let a2 = strs(incidents, "admin2")?;
+    let grid = incidents
+        .column("grid_id")
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(EngineError::polars(ctx("grid_id")))?;
+    let grid = grid.i64().map_err(EngineError::polars(ctx("grid_id")))?.clone();
+    let start_days = incidents
+        .column("date_start")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .map_err(EngineError::polars(ctx("date_start")))?;
+    let start_days = start_days
+        .i32()
+        .map_err(EngineError::polars(ctx("date_start")))?
+        .clone();
+
+    let as_of_period = options.frequency.period_start(options.as_of);
+    let earliest = start_days.iter().flatten().min().map(from_epoch_days);
+    let span_start = match (options.start, earliest) {
+        (Some(s), _) => options.frequency.period_start(s),
+        (None, Some(e)) => options.frequency.period_start(e),
+        (None, None) => {
+            return Err(EngineError::EmptyPanel(
+                "no incidents and no panel start configured".into(),
+            ));
+        }
+    };
+    if span_start > as_of_period {
+        return Err(EngineError::EmptyPanel(format!(
+            "the panel would start at {span_start}, after the as-of period {as_of_period}"
+        )));
+    }
+    let periods = options.frequency.periods(span_start, options.as_of);
+
+    let mut report = PanelReport {
+        span_start: span_start.to_string(),
+        span_end: as_of_period.to_string(),
+        periods: periods.len() as u64,
+        ..Default::default()
+    };
+    let mut keep: Vec<bool> = Vec::with_capacity(n);
+    let mut region_ids: Vec<String> = Vec::with_capacity(n);
+    let mut ds: Vec<i32> = Vec::with_capacity(n);
+    let mut regions: BTreeMap<String, RegionAttrs> = BTreeMap::new();
+    for i in 0..n {
+        let Some(d) = start_days.get(i).map(from_epoch_days) else {
+            return Err(EngineError::EmptyPanel(format!(
+                "incident at position {i} has no date_start"
+            )));
+        };
+        let p = options.frequency.period_start(d);
+        let inside = p >= span_start && p <= as_of_period;
+        if p < span_start {
+            report.incidents_before_start += 1;
+        } else if p > as_of_period {
+            report.incidents_after_as_of += 1;
+        }
+        keep.push(inside);
+        ds.push(to_epoch_days(p));
+        let code = cc.get(i).unwrap_or(UNKNOWN).to_string();
+        let admin1 = a1.get(i).map(str::to_string);
+        let admin2 = a2.get(i).map(str::to_string);
+        let a1s = admin1.as_deref().unwrap_or(UNKNOWN);
+        let a2s = admin2.as_deref().unwrap_or(UNKNOWN);
+        let cname = country.get(i).unwrap_or(&code).to_string();
+        let (id, attrs) = match options.level {
+            Level::Country => (
+                code.clone(),
+                RegionAttrs {
+                    name: cname.clone(),
+                    country_code: code.clone(),
+                    country: cname,
+                    admin1: None,
+                    admin2: None,
+                    grid_id: None,
+                },
+            ),
+            Level::Admin1 => (
+                format!("{code}/{a1s}"),
+                RegionAttrs {
+                    name: format!("{a1s} ({cname})"),
+                    country_code: code.clone(),
+                    country: cname,
+                    admin1: Some(a1s.to_string()),
+                    admin2: None,
+                    grid_id: None,
+                },
+            ),
+            Level::Admin2 => (
+                format!("{code}/{a1s}/{a2s}"),
+                RegionAttrs {
+                    name: format!("{a2s}, {a1s} ({cname})"),
+                    country_code: code.clone(),
+                    country: cname,
+                    admin1: Some(a1s.to_string()),
+                    admin2: Some(a2s.to_string()),
+                    grid_id: None,
+                },
+            ),
+            Level::Grid => match grid.get(i) {
+                Some(g) => (
+                    format!("pg{g}"),
+                    RegionAttrs {
+                        name: format!("PRIO-GRID {g} ({cname})"),
+                        country_code: code.clone(),
+                        country: cname,
+                        admin1: None,
+                        admin2: None,
+                        grid_id: Some(g),
+                    },
+                ),
+                None => (
+                    format!("{code}/pg-{UNKNOWN}"),
+                    RegionAttrs {
+                        name: format!("unknown cell ({cname})"),
+                        country_code: code.clone(),
+                        country: cname,
+                        admin1: None,
+                        admin2: None,
+                        grid_id: None,
+                    },
+                ),
+            },
+        };
+        if inside {
+            // The first spelling wins only by sort order, so the result does not depend on row order.
+            match regions.get_mut(&id) {
+                Some(existing) if attrs.country < existing.country => existing.country = attrs.country,
+                Some(_) => {}
+                None => {
+                    regions.insert(id.clone(), attrs);
+                }
+            }
+        }
+        region_ids.push(id);
+    }
+    report.incidents_in_panel = keep.iter().filter(|k| **k).count() as u64;
+    if regions.is_empty() {
+        return Err(EngineError::EmptyPanel(format!(
+            "none of the {n} incidents falls between {span_start} and {as_of_period}"
+        )));
+    }
+
+    // Per-incident frame to aggregate.
+    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    let category = strs(incidents, "category")?;
+    let mut cats: Vec<String> = category.iter().flatten().map(str::to_string).collect();
+    cats.sort();
+    cats.dedup();
+    report.categories = cats.clone();
+    let base = DataFrame::new(
+        n,
+        vec![
+            Column::new("region_id".into(), region_ids),
+            Column::new("ds".into(), ds),
+            Column::new("category".into(), category.into_series()),
+            incidents
+                .column("fatalities_best")
+                .map_err(EngineError::polars(ctx("fatalities_best")))?
+                .clone(),
+            incidents
+                .column("fatalities_low")
+                .map_err(EngineError::polars(ctx("fatalities_low")))?
+                .clone(),
+            incidents
+                .column("fatalities_high")
+                .map_err(EngineError::polars(ctx("fatalities_high")))?
+                .clone(),
+        ],
+    )
+    .and_then(|df| df.filter(&mask))
+    .map_err(EngineError::polars(ctx("selecting incidents")))?;
+
+    let count_cols: Vec<String> = {
+        let mut v = vec![
+            "events".to_string(),
+            "fatalities_best".into(),
+            "fatalities_low".into(),
+            "fatalities_high".into(),
+        ];
+        for c in &cats {
+            let s = category_slug(c);
+            v.push(format!("events_{s}"));
+            v.push(format!("fatalities_{s}"));
+        }
+        v
+    };
+    let mut aggs = vec![
+        len().cast(DataType::Int64).alias("events"),
+        col("fatalities_best").sum().cast(DataType::Int64),
+        col("fatalities_low").sum().cast(DataType::Int64),
+        col("fatalities_high").sum().cast(DataType::Int64),
+    ];
+    for c in &cats {
+        let s = category_slug(c);
+        let is_c = col("category").eq(lit(c.as_str()));
+        aggs.push(
+            is_c.clone()
+                .cast(DataType::Int64)
+                .sum()
+                .alias(format!("events_{s}")),
+        );
+        aggs.push(
+            when(is_c)
+                .then(col("fatalities_best"))
+                .otherwise(lit(0i64))
+                .sum()
+                .cast(DataType::Int64)
+                .alias(format!("fatalities_{s}")),
+        );
+    }
+    let agg = base.lazy().group_by([col("region_id"), col("ds")]).agg(aggs);
+
+    let region_frame = DataFrame::new(
+        regions.len(),
+        vec![Column::new(
+            "region_id".into(),
+            regions.keys().cloned().collect::<Vec<_>>(),
+        )],
+    )
+    .map_err(EngineError::polars(ctx("region list")))?;
+    let period_days: Vec<i32> = periods.iter().map(|p| to_epoch_days(*p)).collect();
+    let period_frame = DataFrame::new(period_days.len(), vec![Column::new("ds".into(), period_days)])
+        .map_err(EngineError::polars(ctx("period list")))?;
+    let fill: Vec<Expr> = count_cols
+        .iter()
+        .map(|c| col(c.as_str()).fill_null(lit(0i64)))
+        .collect();
+    let mut frame = region_frame
+        .lazy()
+        .cross_join(period_frame.lazy(), None)
+        .join(
+            agg,
+            [col("region_id"), col("ds")],
+            [col("region_id"), col("ds")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns(fill)
+        .with_column(col("ds").cast(DataType::Date))
+        .sort(["region_id", "ds"], SortMultipleOptions::default())
+        .collect()
+        .map_err(EngineError::polars(ctx("zero-filling")))?;
+    let mut ordered = vec!["region_id".to_string(), "ds".to_string()];
+    ordered.extend(count_cols);
+    frame = frame
+        .select(ordered)
+        .map_err(EngineError::polars(ctx("ordering columns")))?;
+    report.regions = regions.len() as u64;
+
+    let region_table = build_regions(&frame, &regions, options.level, span_start, as_of_period)?;
+    Ok(Panel {
+        frame,
+        regions: region_table,
+        report,
+    })
+}
+
+fn build_regions(
+    frame: &DataFrame,
+    regions: &BTreeMap<String, RegionAttrs>,
+    level: Level,
+    span_start: NaiveDate,
+    span_end: NaiveDate,
+) -> Result<DataFrame, EngineError> {
+    let ctx = "panel: region table";
+    let totals = frame.clone().lazy().group_by([col("region_id")]).agg([
+        col("events").sum().alias("events_total"),
+        col("fatalities_best").sum().alias("fatalities_total"),
+        col("ds")
+            .filter(col("events").gt(lit(0i64)))
+            .min()
+            .alias("first_event"),
+        col("ds")
+            .filter(col("events").gt(lit(0i64)))
+            .max()
+            .alias("last_event"),
+    ]);
+    let r = regions.len();
+    let attrs = DataFrame::new(
+        r,
+        vec![
+            Column::new("region_id".into(), regions.keys().cloned().collect::<Vec<_>>()),
+            Column::new(
+                "region_name".into(),
+                regions.values().map(|a| a.name.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new("level".into(), vec![level.as_str(); r]),
+            Column::new(
+                "country_code".into(),
+                regions
+                    .values()
+                    .map(|a| a.country_code.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "country".into(),
+                regions.values().map(|a| a.country.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "admin1".into(),
+                regions.values().map(|a| a.admin1.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "admin2".into(),
+                regions.values().map(|a| a.admin2.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "grid_id".into(),
+                regions.values().map(|a| a.grid_id).collect::<Vec<_>>(),
+            ),
+            Column::new("span_start".into(), vec![to_epoch_days(span_start); r])
+                .cast(&DataType::Date)
+                .map_err(EngineError::polars(ctx))?,
+            Column::new("span_end".into(), vec![to_epoch_days(span_end); r])
+                .cast(&DataType::Date)
+                .map_err(EngineError::polars(ctx))?,
+        ],
+    )
+    .map_err(EngineError::polars(ctx))?;
+    attrs
+        .lazy()
+        .join(
+            totals,
+            [col("region_id")],
+            [col("region_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(["region_id"], SortMultipleOptions::default())
+        .collect()
+        .map_err(EngineError::polars(ctx))
+}

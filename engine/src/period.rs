@@ -1,0 +1,122 @@
+//! Time steps of a panel and the periods they cut the calendar into.
+
+use chrono::{Datelike, Days, Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The length of one panel period. A period is named by its first day (`ds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Frequency {
+    /// Calendar days.
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    /// Calendar months.
+    Month,
+    /// Calendar quarters (January, April, July, October).
+    Quarter,
+}
+
+impl Frequency {
+    /// All frequencies, shortest first.
+    pub const ALL: [Frequency; 4] = [
+        Frequency::Day,
+        Frequency::Week,
+        Frequency::Month,
+        Frequency::Quarter,
+    ];
+
+    /// The first day of the period that contains `date`.
+    pub fn period_start(self, date: NaiveDate) -> NaiveDate {
+        match self {
+            Frequency::Day => date,
+            Frequency::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
+            Frequency::Month => date.with_day(1).unwrap_or(date),
+            Frequency::Quarter => {
+                let month0 = (date.month0() / 3) * 3;
+                NaiveDate::from_ymd_opt(date.year(), month0 + 1, 1).unwrap_or(date)
+            }
+        }
+    }
+
+    /// The first day of the period after the one starting at `start`.
+    pub fn next(self, start: NaiveDate) -> NaiveDate {
+        match self {
+            Frequency::Day => start + Days::new(1),
+            Frequency::Week => start + Days::new(7),
+            Frequency::Month => start + Months::new(1),
+            Frequency::Quarter => start + Months::new(3),
+        }
+    }
+
+    /// Every period start from the period containing `first` to the one containing `last`.
+    pub fn periods(self, first: NaiveDate, last: NaiveDate) -> Vec<NaiveDate> {
+        let mut out = Vec::new();
+        let end = self.period_start(last);
+        let mut p = self.period_start(first);
+        while p <= end {
+            out.push(p);
+            p = self.next(p);
+        }
+        out
+    }
+
+    /// Periods in a year (the seasonal period): 365, 52, 12 or 4.
+    pub fn periods_per_year(self) -> usize {
+        match self {
+            Frequency::Day => 365,
+            Frequency::Week => 52,
+            Frequency::Month => 12,
+            Frequency::Quarter => 4,
+        }
+    }
+
+    /// The name used in specs and outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Day => "day",
+            Frequency::Week => "week",
+            Frequency::Month => "month",
+            Frequency::Quarter => "quarter",
+        }
+    }
+}
+
+impl fmt::Display for Frequency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Frequency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Frequency::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("unknown frequency '{s}': expected one of day, week, month, quarter"))
+    }
+}
+
+/// Days since 1970-01-01, as polars stores dates.
+pub fn to_epoch_days(date: NaiveDate) -> i32 {
+    let days = date.signed_duration_since(epoch()).num_days();
+    i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// The date `days` days after 1970-01-01.
+pub fn from_epoch_days(days: i32) -> NaiveDate {
+    let e = epoch();
+    if days >= 0 {
+        e + Days::new(days as u64)
+    } else {
+        e - Days::new(u64::from(days.unsigned_abs()))
+    }
+}
+
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}

@@ -1,0 +1,279 @@
+use crate::repo;
+use chrono::NaiveDate;
+use polars::prelude::*;
+use std::collections::BTreeMap;
+use vigil_engine::ingest::{IngestOptions, ingest, prio_grid_id};
+use vigil_engine::mapping::SchemaMapping;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    repo().join("engine/tests/fixtures").join(name)
+}
+
+fn opts(as_of: &str) -> IngestOptions {
+    IngestOptions {
+        as_of: NaiveDate::parse_from_str(as_of, "%Y-%m-%d").expect("date"),
+        extracted: None,
+        label: "bad_incidents.csv".into(),
+    }
+}
+
+#[test]
+fn every_bad_row_is_quarantined_with_its_own_rule_and_row_number() {
+    let mapping = SchemaMapping::load(&fixture("test_export.toml")).expect("mapping");
+    let got = ingest(&fixture("bad_incidents.csv"), &mapping, &opts("2021-12-31")).expect("ingest");
+
+    let q = &got.quarantine;
+    let rows = q.column("source_row").unwrap().i64().unwrap().clone();
+    let rules = q.column("rule").unwrap().str().unwrap().clone();
+    let found: BTreeMap<i64, String> = rows
+        .iter()
+        .zip(rules.iter())
+        .map(|(r, x)| (r.unwrap(), x.unwrap().to_string()))
+        .collect();
+    let expected: BTreeMap<i64, &str> = [
+        (3, "missing_required_field"),
+        (4, "unparsable_date"),
+        (5, "date_after_as_of"),
+        (6, "date_end_before_start"),
+        (7, "negative_count"),
+        (8, "non_integer_count"),
+        (9, "coordinates_out_of_range"),
+        (10, "coordinates_incomplete"),
+        (11, "grid_id_mismatch"),
+        (12, "duplicate_incident_id"),
+        (13, "unknown_category"),
+        (14, "unparsable_number"),
+        (15, "missing_required_field"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        found.len(),
+        q.height(),
+        "each bad row breaks exactly one rule: {q}"
+    );
+    for (row, rule) in &expected {
+        assert_eq!(
+            found.get(row).map(String::as_str),
+            Some(*rule),
+            "source row {row}"
+        );
+    }
+    assert_eq!(found.len(), expected.len());
+    let distinct: std::collections::BTreeSet<_> = expected.values().collect();
+    assert!(distinct.len() >= 10, "at least 10 different rules are exercised");
+
+    // Messages say what is wrong with the value.
+    let messages: Vec<String> = q
+        .column("message")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|m| m.unwrap().to_string())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("'yesterday'") && m.contains("reported_at")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("already used by source row 1")),
+        "{messages:?}"
+    );
+
+    // The good rows are all accepted; the rest are accounted for.
+    let ids: Vec<String> = got
+        .incidents
+        .column("incident_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec!["T-001", "T-002", "T-016", "T-017"]);
+    assert_eq!(got.quality.rows_read, 17);
+    assert_eq!(got.quality.rows_quarantined, 13);
+    assert_eq!(got.quality.rows_accepted, 4);
+    assert_eq!(got.quality.rules.values().sum::<u64>(), 13);
+    assert_eq!(got.quality.warnings.get("best_outside_low_high"), Some(&1));
+    assert_eq!(
+        got.quality.warning_examples.get("best_outside_low_high"),
+        Some(&vec![16])
+    );
+}
+
+#[test]
+fn accepted_rows_are_canonical() {
+    let mapping = SchemaMapping::load(&fixture("test_export.toml")).expect("mapping");
+    let got = ingest(&fixture("bad_incidents.csv"), &mapping, &opts("2021-12-31")).expect("ingest");
+    let df = &got.incidents;
+    let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+    let mut expected: Vec<&str> = vigil_engine::ingest::canonical_schema()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    expected.push("mission");
+    assert_eq!(names, expected);
+    assert!(!names.contains(&"source_name"), "personal column never read");
+    // date_end defaults to date_start, low/high keep their own values, the category is recoded.
+    let row = df.slice(1, 1);
+    assert_eq!(
+        row.column("date_end").unwrap().get(0).unwrap().to_string(),
+        "2020-02-17"
+    );
+    assert_eq!(
+        row.column("category").unwrap().str().unwrap().get(0),
+        Some("explosive_device")
+    );
+    // The location with a comma, quotes and a newline survives intact.
+    let loc = df
+        .column("admin2")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(3)
+        .unwrap()
+        .to_string();
+    assert_eq!(loc, "Timbuktu, \"old town\"\nquarter");
+}
+
+#[test]
+fn rows_after_a_retrospective_as_of_are_excluded_and_counted_not_quarantined() {
+    let mapping = SchemaMapping::load(&fixture("test_export.toml")).expect("mapping");
+    let mut o = opts("2020-03-31");
+    o.extracted = NaiveDate::from_ymd_opt(2021, 12, 31);
+    let got = ingest(&fixture("bad_incidents.csv"), &mapping, &o).expect("ingest");
+    assert_eq!(
+        got.quality.rows_excluded_after_as_of, 2,
+        "T-016 (April) and T-017 (May)"
+    );
+    assert_eq!(got.quality.rows_accepted, 2);
+    assert_eq!(got.quality.rows_quarantined, 13);
+}
+
+#[test]
+fn ged_is_read_with_no_grid_mismatch_and_its_low_high_quirk_kept() {
+    let mapping = SchemaMapping::load(&repo().join("data/schemas/ucdp_ged.toml")).expect("mapping");
+    let got = ingest(
+        &repo().join("data/ucdp_ged/ged_events.parquet"),
+        &mapping,
+        &opts("2021-12-31"),
+    )
+    .expect("ingest");
+    assert_eq!(got.quality.rows_read, 21_575);
+    assert!(
+        !got.quality.rules.contains_key("grid_id_mismatch"),
+        "PRIO-GRID formula agrees with every GED row"
+    );
+    // ~1% of GED rows have best outside [low, high]: warned and kept.
+    let warned = got
+        .quality
+        .warnings
+        .get("best_outside_low_high")
+        .copied()
+        .unwrap_or(0);
+    assert!(warned > 50 && warned < 1000, "{warned}");
+}
+
+#[test]
+fn prio_grid_ids_follow_the_published_formula() {
+    assert_eq!(prio_grid_id(-90.0, -180.0), 1);
+    assert_eq!(prio_grid_id(-89.9, -179.4), 2);
+    assert_eq!(prio_grid_id(16.27, -0.04), 153_000);
+    assert_eq!(
+        prio_grid_id(90.0, 180.0),
+        259_200,
+        "the pole and the antimeridian fall in the last cell"
+    );
+}
+
+#[test]
+fn a_mapping_reports_every_problem_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "bad"
+source_dataset = "x"
+categories = ["a"]
+personal = ["who"]
+extras = ["who"]
+[fields]
+incident_id = { from = "id", constant = "1" }
+date_start = { from = "when", recode = { "x" = "y" } }
+colour = { from = "c" }
+category = { from = "who" }
+"#,
+    )
+    .unwrap();
+    let err = SchemaMapping::load(&path).unwrap_err().to_string();
+    for needle in [
+        "fields.incident_id: give exactly one",
+        "fields.date_start: `recode` is only for text fields",
+        "fields.colour: not a canonical field",
+        "fields.category: column 'who' is declared personal",
+        "fields.country_code: required canonical field is not mapped",
+        "fields.fatalities_best: required canonical field is not mapped",
+        "extras: column 'who' is declared personal",
+    ] {
+        assert!(err.contains(needle), "missing '{needle}' in:\n{err}");
+    }
+}
+
+#[test]
+fn a_missing_column_names_the_file_the_mapping_and_what_the_file_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("x.csv");
+    std::fs::write(&csv, "incident_id,reported_at\n1,01/01/2020\n").unwrap();
+    let mapping = SchemaMapping::load(&fixture("test_export.toml")).expect("mapping");
+    let err = ingest(&csv, &mapping, &opts("2021-12-31"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("x.csv") && err.contains("test_export.toml") && err.contains("ended_at"),
+        "{err}"
+    );
+    assert!(err.contains("it has: incident_id, reported_at"), "{err}");
+}
+
+#[test]
+fn gzip_csv_and_arrow_ipc_read_like_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = SchemaMapping::load(&fixture("test_export.toml")).expect("mapping");
+    let plain = ingest(&fixture("bad_incidents.csv"), &mapping, &opts("2021-12-31")).expect("csv");
+    // gzip
+    let gz = dir.path().join("bad.csv.gz");
+    let bytes = std::fs::read(fixture("bad_incidents.csv")).unwrap();
+    let mut enc = flate2_writer(&gz);
+    std::io::Write::write_all(&mut enc, &bytes).unwrap();
+    enc.finish().unwrap();
+    let zipped = ingest(&gz, &mapping, &opts("2021-12-31")).expect("csv.gz");
+    assert!(zipped.incidents.equals_missing(&plain.incidents));
+    assert!(zipped.quarantine.equals_missing(&plain.quarantine));
+    // Arrow IPC, all columns as text as a CSV export would have them.
+    let mut df = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(fixture("bad_incidents.csv")))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let ipc = dir.path().join("bad.arrow");
+    IpcWriter::new(std::fs::File::create(&ipc).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let from_ipc = ingest(&ipc, &mapping, &opts("2021-12-31")).expect("ipc");
+    assert!(from_ipc.incidents.equals_missing(&plain.incidents));
+}
+
+fn flate2_writer(path: &std::path::Path) -> flate2::write::GzEncoder<std::fs::File> {
+    flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::default(),
+    )
+}

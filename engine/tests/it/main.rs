@@ -1,0 +1,13 @@
+//! Integration tests of vigil-engine: one binary, one module per area.
+
+#![allow(clippy::unwrap_used)]
+
+mod ingest;
+mod panel;
+
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}

@@ -1,0 +1,181 @@
+use crate::repo;
+use chrono::NaiveDate;
+use polars::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use vigil_engine::ingest::{IngestOptions, ingest};
+use vigil_engine::mapping::SchemaMapping;
+use vigil_engine::panel::{PanelOptions, build_panel};
+use vigil_engine::{Frequency, Level};
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn ged() -> vigil_engine::ingest::Ingested {
+    let mapping = SchemaMapping::load(&repo().join("data/schemas/ucdp_ged.toml")).unwrap();
+    let opts = IngestOptions {
+        as_of: date("2021-12-31"),
+        extracted: None,
+        label: "ged".into(),
+    };
+    ingest(&repo().join("data/ucdp_ged/ged_events.parquet"), &mapping, &opts).unwrap()
+}
+
+fn sum_i64(df: &DataFrame, name: &str) -> i64 {
+    df.column(name)
+        .unwrap()
+        .as_materialized_series()
+        .sum::<i64>()
+        .unwrap()
+}
+
+/// Independent total: `best` over the whole source file, minus the quarantined rows' `best`.
+fn source_fatalities_not_quarantined(quarantine: &DataFrame) -> i64 {
+    let src = LazyFrame::scan_parquet(
+        PlRefPath::try_from_path(&repo().join("data/ucdp_ged/ged_events.parquet")).unwrap(),
+        ScanArgsParquet::default(),
+    )
+    .unwrap()
+    .select([col("best").cast(DataType::Int64)])
+    .collect()
+    .unwrap();
+    let best: Vec<i64> = src
+        .column("best")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let bad: BTreeSet<i64> = quarantine
+        .column("source_row")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    best.iter()
+        .enumerate()
+        .filter(|(i, _)| !bad.contains(&(*i as i64 + 1)))
+        .map(|(_, b)| b)
+        .sum()
+}
+
+#[test]
+fn ged_panel_counts_every_accepted_event_once_at_every_level() {
+    let got = ged();
+    let q = &got.quality;
+    let expected_fatalities = source_fatalities_not_quarantined(&got.quarantine);
+    for level in Level::ALL {
+        let opts = PanelOptions {
+            level,
+            frequency: Frequency::Month,
+            start: None,
+            as_of: date("2021-12-31"),
+        };
+        let panel = build_panel(&got.incidents, &opts).unwrap();
+        let events = sum_i64(&panel.frame, "events");
+        assert_eq!(
+            events as u64,
+            q.rows_read - q.rows_quarantined - q.rows_excluded_after_as_of,
+            "{level}: events = ingested − quarantined"
+        );
+        assert_eq!(
+            sum_i64(&panel.frame, "fatalities_best"),
+            expected_fatalities,
+            "{level}: fatalities"
+        );
+        let cats: i64 = ["state_based", "non_state", "one_sided"]
+            .iter()
+            .map(|c| sum_i64(&panel.frame, &format!("events_{c}")))
+            .sum();
+        assert_eq!(cats, events, "{level}: category columns add up");
+        assert!(
+            panel.frame.columns().iter().all(|c| c.null_count() == 0),
+            "{level}: no missing values"
+        );
+    }
+}
+
+#[test]
+fn every_region_has_every_period_of_its_span() {
+    let got = ged();
+    let opts = PanelOptions {
+        level: Level::Admin1,
+        frequency: Frequency::Month,
+        start: None,
+        as_of: date("2021-12-31"),
+    };
+    let panel = build_panel(&got.incidents, &opts).unwrap();
+    let periods = Frequency::Month.periods(date(&panel.report.span_start), date("2021-12-31"));
+    assert_eq!(periods.first().copied(), Some(date("1989-01-01")));
+    assert_eq!(periods.last().copied(), Some(date("2021-12-01")));
+    let ids = panel.frame.column("region_id").unwrap().str().unwrap().clone();
+    let ds = panel.frame.column("ds").unwrap().cast(&DataType::Int32).unwrap();
+    let ds = ds.i32().unwrap().clone();
+    let mut by_region: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for (r, d) in ids.iter().zip(ds.iter()) {
+        by_region
+            .entry(r.unwrap().to_string())
+            .or_default()
+            .push(d.unwrap());
+    }
+    let want: Vec<i32> = periods
+        .iter()
+        .map(|p| vigil_engine::period::to_epoch_days(*p))
+        .collect();
+    assert_eq!(by_region.len() as u64, panel.report.regions);
+    assert!(by_region.len() > 100, "GED admin1 regions: {}", by_region.len());
+    for (region, got) in &by_region {
+        assert_eq!(got, &want, "region {region}");
+    }
+    // A GED event with no adm_1 counts in its country's explicit unknown region.
+    assert!(by_region.keys().any(|r| r.ends_with("/unknown")));
+    assert_eq!(panel.regions.height(), by_region.len());
+}
+
+#[test]
+fn a_configured_start_leaves_earlier_events_out_and_counts_them() {
+    let got = ged();
+    let opts = PanelOptions {
+        level: Level::Country,
+        frequency: Frequency::Quarter,
+        start: Some(date("2010-02-15")),
+        as_of: date("2021-12-31"),
+    };
+    let panel = build_panel(&got.incidents, &opts).unwrap();
+    assert_eq!(panel.report.span_start, "2010-01-01");
+    assert_eq!(panel.report.periods, 48);
+    let events = sum_i64(&panel.frame, "events") as u64;
+    assert_eq!(
+        events + panel.report.incidents_before_start,
+        got.quality.rows_accepted
+    );
+    assert!(panel.report.incidents_before_start > 0);
+}
+
+#[test]
+fn periods_start_on_mondays_months_and_quarters() {
+    assert_eq!(
+        Frequency::Week.period_start(date("2021-12-31")),
+        date("2021-12-27")
+    );
+    assert_eq!(
+        Frequency::Month.period_start(date("2021-12-31")),
+        date("2021-12-01")
+    );
+    assert_eq!(
+        Frequency::Quarter.period_start(date("2021-08-15")),
+        date("2021-07-01")
+    );
+    assert_eq!(
+        Frequency::Day
+            .periods(date("2020-02-27"), date("2020-03-01"))
+            .len(),
+        4,
+        "leap year"
+    );
+    assert_eq!(
+        Frequency::Week.periods(date("2021-01-01"), date("2021-01-11")),
+        vec![date("2020-12-28"), date("2021-01-04"), date("2021-01-11")]
+    );
+}
