@@ -1,0 +1,195 @@
+//! `vigil`: the command line of the vigil early-warning engine. It parses, validates and calls
+//! the library crates; all the work happens in `vigil-engine` and `vigil-models`.
+
+mod runner;
+mod spec;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use spec::{Overrides, SpecProblems};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code when the job spec (or a mapping it names) has problems.
+const EXIT_CONFIG: u8 = 2;
+/// Exit code when a data-quality gate failed.
+const EXIT_GATE: u8 = 3;
+/// Exit code for any other failure.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Early-warning analytics for peace operations: incident data in, panels, forecasts, charts and a manifest out.",
+    long_about = None,
+    after_help = "Examples:
+  vigil run jobs/specs/monthly.toml                 run the monthly job on the shipped UCDP GED data
+  vigil run jobs/specs/monthly.toml --as-of 2019-06 the same job as it would have run in June 2019
+  vigil validate jobs/specs/*.toml                  check specs and their schema mappings, all problems at once
+  vigil ingest jobs/specs/monthly.toml --out out/   stage 1 only: incidents, quarantine, quality report
+  vigil panel jobs/specs/monthly.toml --out out/    stages 1-2: also the zero-filled region × period panel
+
+Exit codes: 0 success (or nothing to do), 1 failure, 2 invalid spec or usage, 3 data-quality gate failed."
+)]
+struct Cli {
+    /// Only print warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The job spec (TOML). Input and mapping paths in it are relative to the spec file.
+    spec: PathBuf,
+    /// Run as of this date (YYYY-MM-DD, or YYYY-MM for the month's end): the last period of the
+    /// panel. Overrides `job.as_of`; recorded in the manifest.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job: ingest, quality, panel, baseline forecasts, rolling change, charts. Writes
+    /// OUT/<job>/<run id>/ atomically and points OUT/<job>/latest at it.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Folder for run folders (default: `outputs.dir` of the spec, else ./runs).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Redo a run even if an identical one (same spec, inputs, as-of) already exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check job specs and the schema mappings they name; reports every problem, not just the first.
+    Validate {
+        /// One or more job specs.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+    },
+    /// Stage 1: read the inputs, apply the quality rules, write incidents.parquet,
+    /// quarantine.parquet and quality.json into --out.
+    Ingest {
+        #[command(flatten)]
+        common: Common,
+        /// Folder to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Stages 1-2: ingest, then build the zero-filled panel; writes panel.parquet and
+    /// regions.parquet (plus the ingest outputs) into --out.
+    Panel {
+        #[command(flatten)]
+        common: Common,
+        /// Folder to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(p) = e.downcast_ref::<SpecProblems>() {
+                eprintln!("error: {p}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            if let Some(g) = e.downcast_ref::<runner::GateFailed>() {
+                eprintln!("error: {g}");
+                return ExitCode::from(EXIT_GATE);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Run { common, out, force } => {
+            let overrides = Overrides {
+                as_of: common.as_of,
+                out,
+            };
+            let spec = spec::load(&common.spec, &overrides)?;
+            match runner::run(&spec, &overrides, force)? {
+                runner::Outcome::Complete { folder, seconds } => {
+                    eprintln!("run complete in {seconds:.1} s");
+                    println!("{}", folder.display());
+                }
+                runner::Outcome::AlreadyDone { folder } => {
+                    eprintln!(
+                        "nothing to do: an identical run (same spec, inputs and as-of) is already complete; use --force to redo it"
+                    );
+                    println!("{}", folder.display());
+                }
+            }
+        }
+        Command::Validate { specs } => {
+            let mut bad = 0;
+            for path in &specs {
+                match spec::load(path, &Overrides::default()) {
+                    Ok(s) => println!(
+                        "ok: {} (job '{}': {}; {} input(s))",
+                        path.display(),
+                        s.name,
+                        s.description,
+                        s.inputs.len()
+                    ),
+                    Err(p) => {
+                        bad += 1;
+                        eprintln!("{p}");
+                    }
+                }
+            }
+            if bad > 0 {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        }
+        Command::Ingest { common, out } => {
+            stage(common, out, false)?;
+        }
+        Command::Panel { common, out } => {
+            stage(common, out, true)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
+    let overrides = Overrides {
+        as_of: common.as_of,
+        out: None,
+    };
+    let spec = spec::load(&common.spec, &overrides)?;
+    let ing = runner::ingest_all(&spec)?;
+    let class = ing.classification;
+    std::fs::create_dir_all(&out)?;
+    vigil_engine::output::write_json(&out.join("quality.json"), &ing.quality)?;
+    let mut tables = vec![
+        ("incidents.parquet", ing.incidents.clone()),
+        ("quarantine.parquet", ing.quarantine),
+    ];
+    if with_panel {
+        let panel = runner::panel_of(&spec, &ing.incidents)?;
+        tables.push(("panel.parquet", panel.frame));
+        tables.push(("regions.parquet", panel.regions));
+    }
+    runner::write_stage(&out, tables, class)?;
+    println!("{}", out.display());
+    Ok(())
+}

@@ -1,0 +1,526 @@
+//! Runs a checked job spec stage by stage and writes the run folder.
+
+use crate::spec::{Overrides, ValidSpec};
+use anyhow::{Context, Result};
+use polars::prelude::{DataFrame, SortMultipleOptions};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vigil_engine::Classification;
+use vigil_engine::charts::{ForecastLine, SeriesChart, render_series_chart};
+use vigil_engine::ingest::{IngestOptions, combine, ingest};
+use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
+use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
+use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
+use vigil_engine::series::{Fallback, RegionSeries, forecast, region_series, rolling_change};
+use vigil_models::{Forecaster, Naive, SeasonalNaive};
+
+/// The job stopped because a quality gate failed; the message names the input and figures.
+#[derive(Debug)]
+pub struct GateFailed {
+    pub folder: PathBuf,
+    pub failures: Vec<String>,
+}
+
+impl std::fmt::Display for GateFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "quality gate failed:")?;
+        for x in &self.failures {
+            write!(f, "\n  - {x}")?;
+        }
+        write!(
+            f,
+            "\nquarantine and quality report kept in {}",
+            self.folder.display()
+        )
+    }
+}
+
+impl std::error::Error for GateFailed {}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new run folder.
+    Complete { folder: PathBuf, seconds: f64 },
+    /// An identical run already exists: nothing was done.
+    AlreadyDone { folder: PathBuf },
+}
+
+/// `quality.json`.
+#[derive(Debug, Serialize)]
+struct QualityFile<'a> {
+    as_of: String,
+    inputs: &'a [InputQuality],
+    gates: &'a GateResult,
+    panel: Option<&'a PanelReport>,
+}
+
+/// Everything ingest produced for a spec.
+pub struct IngestResult {
+    pub incidents: DataFrame,
+    pub quarantine: DataFrame,
+    pub quality: Vec<InputQuality>,
+    pub records: Vec<InputRecord>,
+    pub classification: Classification,
+}
+
+/// Ingests every input of the spec.
+pub fn ingest_all(spec: &ValidSpec) -> Result<IngestResult> {
+    let mut incidents = Vec::new();
+    let mut quarantine = Vec::new();
+    let mut quality = Vec::new();
+    let mut records = Vec::new();
+    for input in &spec.inputs {
+        let opts = IngestOptions {
+            as_of: spec.as_of,
+            extracted: input.extracted,
+            label: input.label.clone(),
+        };
+        let got = ingest(&input.path, &input.mapping, &opts)?;
+        tracing::info!(
+            "ingested {}: {} rows read, {} accepted, {} quarantined, {} after the as-of date",
+            input.label,
+            got.quality.rows_read,
+            got.quality.rows_accepted,
+            got.quality.rows_quarantined,
+            got.quality.rows_excluded_after_as_of
+        );
+        records.push(InputRecord {
+            path: input.label.clone(),
+            sha256: sha256_file(&input.path)?,
+            rows: got.quality.rows_read,
+            mapping: input.mapping.name.clone(),
+            mapping_sha256: sha256_file(&input.mapping.path)?,
+            classification: input.classification,
+        });
+        incidents.push(got.incidents);
+        quarantine.push(got.quarantine);
+        quality.push(got.quality);
+    }
+    let classification = spec
+        .inputs
+        .iter()
+        .map(|i| i.classification)
+        .max()
+        .unwrap_or(Classification::Public);
+    Ok(IngestResult {
+        incidents: combine(incidents)?,
+        quarantine: combine(quarantine)?,
+        quality,
+        records,
+        classification,
+    })
+}
+
+/// Builds the spec's panel.
+pub fn panel_of(spec: &ValidSpec, incidents: &DataFrame) -> Result<Panel> {
+    let opts = PanelOptions {
+        level: spec.level,
+        frequency: spec.frequency,
+        start: spec.start,
+        as_of: spec.as_of,
+    };
+    Ok(build_panel(incidents, &opts)?)
+}
+
+/// The run id: the as-of date and a hash of everything that decides the outputs (spec bytes,
+/// command-line overrides, input and mapping contents, vigil's version).
+pub fn run_id(spec: &ValidSpec, overrides: &Overrides) -> Result<String> {
+    let mut key = String::new();
+    key.push_str(&sha256_bytes(&spec.spec_bytes));
+    for o in overrides.recorded() {
+        key.push_str(&o);
+    }
+    for input in &spec.inputs {
+        key.push_str(&sha256_file(&input.path)?);
+        key.push_str(&sha256_file(&input.mapping.path)?);
+    }
+    key.push_str(vigil_engine::VERSION);
+    Ok(format!("{}-{}", spec.as_of, &sha256_bytes(key.as_bytes())[..10]))
+}
+
+fn models(spec: &ValidSpec) -> Result<Vec<Box<dyn Forecaster>>> {
+    spec.models
+        .iter()
+        .map(|m| -> Result<Box<dyn Forecaster>> {
+            Ok(match m.as_str() {
+                "naive" => Box::new(Naive),
+                "seasonal_naive" => Box::new(SeasonalNaive::new(spec.frequency.periods_per_year())?),
+                other => anyhow::bail!("unknown model '{other}'"),
+            })
+        })
+        .collect()
+}
+
+/// Runs the whole job. `force` redoes a run that already exists.
+pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outcome> {
+    let started = Instant::now();
+    let id = run_id(spec, overrides)?;
+    let job_dir = spec.out_dir.join(&spec.name);
+    let existing = job_dir.join(&id);
+    if existing.join("manifest.json").is_file() && !force {
+        return Ok(Outcome::AlreadyDone { folder: existing });
+    }
+    let mut writer = RunWriter::create(&job_dir, &id)?;
+    tracing::info!("run {id}: writing into {}", writer.dir().display());
+    let mut timings = Vec::new();
+    let mut warnings = Vec::new();
+    let mut stage = |name: &str, t: Instant| {
+        timings.push(Timing {
+            stage: name.to_string(),
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    };
+
+    let t = Instant::now();
+    let ing = ingest_all(spec)?;
+    stage("ingest", t);
+    let class = ing.classification;
+    for q in &ing.quality {
+        if q.rows_excluded_after_as_of > 0 {
+            warnings.push(format!(
+                "{}: {} valid rows dated after the as-of date {} are outside this run's window",
+                q.file, q.rows_excluded_after_as_of, spec.as_of
+            ));
+        }
+        for (w, n) in &q.warnings {
+            warnings.push(format!(
+                "{}: {n} rows kept with warning {w} (see quality.json)",
+                q.file
+            ));
+        }
+    }
+    let gates = QualityGates {
+        max_quarantined_fraction: spec.max_quarantined_fraction,
+    }
+    .check(&ing.quality);
+    let mut quarantine = ing.quarantine.sort(
+        ["source_file", "source_row", "rule"],
+        SortMultipleOptions::default(),
+    )?;
+    writer.write_parquet(
+        "quarantine.parquet",
+        &mut quarantine,
+        class,
+        "rejected source rows: one row per broken rule",
+    )?;
+    let manifest = |status: &str, outputs_warnings: Vec<String>, timings: Vec<Timing>| Manifest {
+        run_id: id.clone(),
+        job: spec.name.clone(),
+        status: status.to_string(),
+        as_of: spec.as_of.to_string(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        engine_version: vigil_engine::VERSION.to_string(),
+        spec_path: spec.spec_path.display().to_string(),
+        spec_sha256: sha256_bytes(&spec.spec_bytes),
+        overrides: overrides.recorded(),
+        classification: class,
+        inputs: ing.records.clone(),
+        outputs: Vec::new(),
+        timings,
+        warnings: outputs_warnings,
+    };
+    if !gates.passed {
+        let qf = QualityFile {
+            as_of: spec.as_of.to_string(),
+            inputs: &ing.quality,
+            gates: &gates,
+            panel: None,
+        };
+        writer.write_json(
+            "quality.json",
+            &qf,
+            class,
+            "rows read, accepted, quarantined per rule; gates",
+        )?;
+        let folder = writer.keep_as("failed", manifest("failed_quality_gate", warnings, timings))?;
+        return Err(GateFailed {
+            folder,
+            failures: gates.failures,
+        }
+        .into());
+    }
+
+    let t = Instant::now();
+    let panel = panel_of(spec, &ing.incidents)?;
+    stage("panel", t);
+    tracing::info!(
+        "panel: {} regions × {} periods ({} .. {}), {} incidents",
+        panel.report.regions,
+        panel.report.periods,
+        panel.report.span_start,
+        panel.report.span_end,
+        panel.report.incidents_in_panel
+    );
+
+    let t = Instant::now();
+    let series = region_series(&panel.frame, &spec.target)?;
+    let (mut forecasts, fallbacks) = forecast(&series, &models(spec)?, &Naive, spec.horizon, spec.frequency)?;
+    let mut change = rolling_change(&series, spec.window)?;
+    stage("forecast", t);
+    summarise_fallbacks(&fallbacks, &mut warnings);
+
+    let t = Instant::now();
+    let charted = charts(spec, &mut writer, &panel, &series, &forecasts, class)?;
+    stage("charts", t);
+    tracing::info!("charts: {charted} regions");
+
+    let qf = QualityFile {
+        as_of: spec.as_of.to_string(),
+        inputs: &ing.quality,
+        gates: &gates,
+        panel: Some(&panel.report),
+    };
+    writer.write_json(
+        "quality.json",
+        &qf,
+        class,
+        "rows read, accepted, quarantined per rule; gates; panel counts",
+    )?;
+    let mut incidents = ing
+        .incidents
+        .sort(["source_dataset", "source_row"], SortMultipleOptions::default())?;
+    writer.write_parquet(
+        "incidents.parquet",
+        &mut incidents,
+        class,
+        "accepted incidents in the canonical schema",
+    )?;
+    let (mut frame, mut regions) = (panel.frame, panel.regions);
+    writer.write_parquet(
+        "panel.parquet",
+        &mut frame,
+        class,
+        "zero-filled region × period counts",
+    )?;
+    writer.write_parquet(
+        "regions.parquet",
+        &mut regions,
+        class,
+        "one row per region: names, level, span, totals",
+    )?;
+    writer.write_parquet(
+        "forecasts.parquet",
+        &mut forecasts,
+        class,
+        "baseline forecasts per region, model and horizon",
+    )?;
+    writer.write_parquet(
+        "change.parquet",
+        &mut change,
+        class,
+        "rolling sums and their change on a year earlier",
+    )?;
+    let mut fb = fallback_frame(&fallbacks)?;
+    writer.write_parquet(
+        "fallbacks.parquet",
+        &mut fb,
+        class,
+        "regions where a model could not be fitted",
+    )?;
+
+    failpoint("before_commit")?;
+    timings.push(Timing {
+        stage: "total".into(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    let folder = writer.commit(manifest("complete", warnings, timings), force)?;
+    Ok(Outcome::Complete {
+        folder,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Test hook: `VIGIL_FAILPOINT=<name>` makes the run fail at that point, to prove that a run
+/// that dies midway leaves no folder that looks complete.
+fn failpoint(name: &str) -> Result<()> {
+    if std::env::var("VIGIL_FAILPOINT").is_ok_and(|v| v == name) {
+        anyhow::bail!("failpoint {name} triggered (VIGIL_FAILPOINT)");
+    }
+    Ok(())
+}
+
+fn summarise_fallbacks(fallbacks: &[Fallback], warnings: &mut Vec<String>) {
+    let mut by_model: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    for f in fallbacks {
+        *by_model.entry((f.model.as_str(), f.used.as_str())).or_default() += 1;
+    }
+    for ((model, used), n) in by_model {
+        warnings.push(format!(
+            "{model} could not be fitted in {n} region(s); {used} used instead (see fallbacks.parquet)"
+        ));
+    }
+}
+
+fn fallback_frame(fallbacks: &[Fallback]) -> Result<DataFrame> {
+    use polars::prelude::Column;
+    let n = fallbacks.len();
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "region_id".into(),
+                fallbacks.iter().map(|f| f.region_id.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "model".into(),
+                fallbacks.iter().map(|f| f.model.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "used".into(),
+                fallbacks.iter().map(|f| f.used.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "reason".into(),
+                fallbacks.iter().map(|f| f.reason.clone()).collect::<Vec<_>>(),
+            ),
+        ],
+    )?)
+}
+
+/// File-name-safe form of a region id.
+fn slug(s: &str) -> String {
+    let mut out: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while out.contains("--") {
+        out = out.replace("--", "-");
+    }
+    out.trim_matches('-').chars().take(60).collect()
+}
+
+/// Charts for the top regions by the target's total over the last year of periods.
+fn charts(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    panel: &Panel,
+    series: &[RegionSeries],
+    forecasts: &DataFrame,
+    class: Classification,
+) -> Result<usize> {
+    if spec.top_regions == 0 {
+        return Ok(0);
+    }
+    let year = spec.frequency.periods_per_year();
+    let mut ranked: Vec<(&RegionSeries, f64)> = series
+        .iter()
+        .map(|s| (s, s.y.iter().rev().take(year).sum::<f64>()))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
+    });
+    let names = region_names(&panel.regions)?;
+    let dir = writer.dir().join("charts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fc = forecast_points(forecasts)?;
+    let mut n = 0;
+    for (rank, (s, _)) in ranked.into_iter().take(spec.top_regions).enumerate() {
+        let keep = (year * 5).min(s.y.len());
+        let history: Vec<_> = s.ds[s.ds.len() - keep..]
+            .iter()
+            .copied()
+            .zip(s.y[s.y.len() - keep..].iter().copied())
+            .collect();
+        let mut lines_data: Vec<(String, Vec<(chrono::NaiveDate, f64)>)> = Vec::new();
+        for m in &spec.models {
+            let pts: Vec<_> = fc
+                .iter()
+                .filter(|(r, mm, _, _)| r == &s.region_id && mm == m)
+                .map(|(_, _, d, v)| (*d, *v))
+                .collect();
+            if !pts.is_empty() {
+                lines_data.push((m.replace('_', " "), pts));
+            }
+        }
+        let lines: Vec<ForecastLine<'_>> = lines_data
+            .iter()
+            .map(|(l, p)| ForecastLine { label: l, points: p })
+            .collect();
+        let name = names
+            .get(&s.region_id)
+            .cloned()
+            .unwrap_or_else(|| s.region_id.clone());
+        let subtitle = format!(
+            "{} per {}, {} level, as of {}",
+            spec.target.replace('_', " "),
+            spec.frequency,
+            spec.level,
+            spec.as_of
+        );
+        let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+        let marking = class.marking();
+        let chart = SeriesChart {
+            title: &name,
+            subtitle: &subtitle,
+            y_label: &spec.target.replace('_', " "),
+            history: &history,
+            forecasts: &lines,
+            footer: &footer,
+            classification: &marking,
+        };
+        let stem = format!("{:02}-{}", rank + 1, slug(&s.region_id));
+        let (svg, png) = (format!("charts/{stem}.svg"), format!("charts/{stem}.png"));
+        render_series_chart(&chart, &writer.dir().join(&svg), &writer.dir().join(&png))?;
+        let what = format!("history and forecasts for {name}");
+        writer.record(&svg, None, class, &what)?;
+        writer.record(&png, None, class, &what)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn sources(spec: &ValidSpec) -> String {
+    let mut names: Vec<&str> = spec
+        .inputs
+        .iter()
+        .map(|i| i.mapping.source_dataset.as_str())
+        .collect();
+    names.dedup();
+    names.join(" / ")
+}
+
+fn region_names(regions: &DataFrame) -> Result<std::collections::HashMap<String, String>> {
+    let ids = regions.column("region_id")?.str()?.clone();
+    let names = regions.column("region_name")?.str()?.clone();
+    Ok(ids
+        .iter()
+        .zip(names.iter())
+        .filter_map(|(i, n)| Some((i?.to_string(), n?.to_string())))
+        .collect())
+}
+
+type Point = (String, String, chrono::NaiveDate, f64);
+
+fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
+    let ids = df.column("region_id")?.str()?.clone();
+    let models = df.column("model")?.str()?.clone();
+    let ds = df.column("ds")?.cast(&polars::prelude::DataType::Int32)?;
+    let ds = ds.i32()?.clone();
+    let mean = df.column("mean")?.f64()?.clone();
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        if let (Some(r), Some(m), Some(d), Some(v)) = (ids.get(i), models.get(i), ds.get(i), mean.get(i)) {
+            out.push((
+                r.to_string(),
+                m.to_string(),
+                vigil_engine::period::from_epoch_days(d),
+                v,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a stage's tables into `dir` (for `vigil ingest` / `vigil panel`).
+pub fn write_stage(dir: &Path, tables: Vec<(&str, DataFrame)>, class: Classification) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, mut df) in tables {
+        vigil_engine::output::write_parquet(&dir.join(name), &mut df, class, "stage")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! Job specs: typed TOML, checked once, every problem reported at once with its field path.
+
+use chrono::{Months, NaiveDate};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use vigil_engine::mapping::SchemaMapping;
+use vigil_engine::{Classification, Frequency, Level};
+
+/// A job spec as written (see `jobs/specs/monthly.toml`). Enumerations are kept as text here so
+/// that [`JobSpec::validate`] can report every bad value at once instead of stopping at the first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSpec {
+    pub job: JobSection,
+    #[serde(default)]
+    pub inputs: Vec<InputSection>,
+    #[serde(default)]
+    pub panel: PanelSection,
+    #[serde(default)]
+    pub forecast: ForecastSection,
+    #[serde(default)]
+    pub trends: TrendsSection,
+    #[serde(default)]
+    pub quality: QualitySection,
+    #[serde(default)]
+    pub outputs: OutputsSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSection {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `YYYY-MM-DD`, or `YYYY-MM` for the month's last day. Default: today.
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InputSection {
+    /// Relative to the spec file.
+    pub path: String,
+    /// Relative to the spec file.
+    pub mapping: String,
+    pub classification: String,
+    /// The date the extract was taken; rows dated later are errors. Default: `job.as_of`
+    /// (today when that is not set), whatever `--as-of` says.
+    pub extracted: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PanelSection {
+    #[serde(default = "default_level")]
+    pub level: String,
+    #[serde(default = "default_frequency")]
+    pub frequency: String,
+    pub start: Option<String>,
+}
+
+impl Default for PanelSection {
+    fn default() -> Self {
+        PanelSection {
+            level: default_level(),
+            frequency: default_frequency(),
+            start: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ForecastSection {
+    #[serde(default = "default_target")]
+    pub target: String,
+    #[serde(default = "default_horizon")]
+    pub horizon: i64,
+    #[serde(default = "default_models")]
+    pub models: Vec<String>,
+}
+
+impl Default for ForecastSection {
+    fn default() -> Self {
+        ForecastSection {
+            target: default_target(),
+            horizon: default_horizon(),
+            models: default_models(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TrendsSection {
+    /// Periods in the rolling window; default one year of periods.
+    pub window: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QualitySection {
+    pub max_quarantined_fraction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputsSection {
+    /// Relative to the working directory; `--out` overrides.
+    #[serde(default = "default_out")]
+    pub dir: String,
+    #[serde(default = "default_top")]
+    pub top_regions: i64,
+}
+
+impl Default for OutputsSection {
+    fn default() -> Self {
+        OutputsSection {
+            dir: default_out(),
+            top_regions: default_top(),
+        }
+    }
+}
+
+fn default_level() -> String {
+    "admin1".into()
+}
+fn default_frequency() -> String {
+    "month".into()
+}
+fn default_target() -> String {
+    "fatalities_best".into()
+}
+fn default_horizon() -> i64 {
+    6
+}
+fn default_models() -> Vec<String> {
+    vec!["naive".into(), "seasonal_naive".into()]
+}
+fn default_out() -> String {
+    "runs".into()
+}
+fn default_top() -> i64 {
+    6
+}
+
+/// Models the job can run.
+pub const MODELS: &[&str] = &["naive", "seasonal_naive"];
+/// Panel columns a job can forecast.
+pub const TARGETS: &[&str] = &["events", "fatalities_best", "fatalities_low", "fatalities_high"];
+
+/// A checked input.
+#[derive(Debug, Clone)]
+pub struct ValidInput {
+    pub label: String,
+    pub path: PathBuf,
+    pub mapping: SchemaMapping,
+    pub classification: Classification,
+    pub extracted: Option<NaiveDate>,
+}
+
+/// A checked spec, ready to run.
+#[derive(Debug, Clone)]
+pub struct ValidSpec {
+    pub name: String,
+    pub description: String,
+    pub spec_path: PathBuf,
+    pub spec_bytes: Vec<u8>,
+    pub as_of: NaiveDate,
+    pub inputs: Vec<ValidInput>,
+    pub level: Level,
+    pub frequency: Frequency,
+    pub start: Option<NaiveDate>,
+    pub target: String,
+    pub horizon: usize,
+    pub models: Vec<String>,
+    pub window: usize,
+    pub max_quarantined_fraction: Option<f64>,
+    pub out_dir: PathBuf,
+    pub top_regions: usize,
+}
+
+/// Every problem with a spec, each naming its field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecProblems {
+    pub path: PathBuf,
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Display for SpecProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "job spec {} has {} problem(s):",
+            self.path.display(),
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecProblems {}
+
+/// Parses `YYYY-MM-DD`, or `YYYY-MM` as the last day of that month.
+pub fn parse_as_of(s: &str) -> Result<NaiveDate, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d);
+    }
+    if let Ok(first) = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        && let Some(last) = first
+            .checked_add_months(Months::new(1))
+            .and_then(|d| d.pred_opt())
+    {
+        return Ok(last);
+    }
+    Err(format!(
+        "'{s}' is not a date: use YYYY-MM-DD, or YYYY-MM for the month's last day"
+    ))
+}
+
+/// Settings given on the command line that change the spec.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub as_of: Option<String>,
+    pub out: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// The overrides that change results, as `key=value` lines for the manifest and run id.
+    pub fn recorded(&self) -> Vec<String> {
+        self.as_of.iter().map(|a| format!("as_of={a}")).collect()
+    }
+}
+
+/// Reads a spec and checks all of it.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<ValidSpec, SpecProblems> {
+    let fail = |problems: Vec<String>| SpecProblems {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(vec![format!("cannot read the file: {e}")]))?;
+    let text =
+        String::from_utf8(bytes.clone()).map_err(|_| fail(vec!["the file is not UTF-8 text".into()]))?;
+    let mut problems = Vec::new();
+    let de = toml::Deserializer::parse(&text).map_err(|e| fail(vec![e.to_string()]))?;
+    let spec: JobSpec = serde_ignored::deserialize(de, |p| {
+        problems.push(format!(
+            "{p}: unknown field (check its spelling against jobs/specs/monthly.toml)"
+        ));
+    })
+    .map_err(|e| {
+        let mut all = problems.clone();
+        all.push(e.to_string());
+        fail(all)
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let result = spec.validate(base, path, bytes, overrides, &mut problems);
+    match result {
+        Some(v) if problems.is_empty() => Ok(v),
+        _ => Err(fail(problems)),
+    }
+}
+
+impl JobSpec {
+    fn validate(
+        &self,
+        base: &Path,
+        spec_path: &Path,
+        spec_bytes: Vec<u8>,
+        overrides: &Overrides,
+        problems: &mut Vec<String>,
+    ) -> Option<ValidSpec> {
+        let name_ok = !self.job.name.is_empty()
+            && self
+                .job
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            problems.push(format!(
+                "job.name: '{}' must be non-empty and use only letters, digits, '-' and '_' (it names the runs folder)",
+                self.job.name
+            ));
+        }
+        // The spec's own as-of (default today) is when its data were extracted; `--as-of`
+        // may move the run's window earlier for a retrospective run.
+        let spec_as_of = match &self.job.as_of {
+            Some(t) => parse_as_of(t)
+                .map_err(|e| problems.push(format!("job.as_of: {e}")))
+                .ok(),
+            None => Some(chrono::Utc::now().date_naive()),
+        };
+        let as_of = match &overrides.as_of {
+            Some(t) => parse_as_of(t)
+                .map_err(|e| problems.push(format!("--as-of: {e}")))
+                .ok(),
+            None => spec_as_of,
+        };
+        if self.inputs.is_empty() {
+            problems.push(
+                "inputs: the job has no [[inputs]]; add at least one with path, mapping and classification"
+                    .into(),
+            );
+        }
+        let mut inputs = Vec::new();
+        for (i, input) in self.inputs.iter().enumerate() {
+            let at = format!("inputs[{i}]");
+            let path = base.join(&input.path);
+            if !path.is_file() {
+                problems.push(format!(
+                    "{at}.path: file {} not found (paths are relative to the spec file)",
+                    path.display()
+                ));
+            }
+            let mapping_path = base.join(&input.mapping);
+            let mapping = match SchemaMapping::load(&mapping_path) {
+                Ok(m) => Some(m),
+                Err(vigil_engine::EngineError::Mapping { problems: ps, .. }) => {
+                    problems.extend(
+                        ps.into_iter()
+                            .map(|p| format!("{at}.mapping ({}): {p}", mapping_path.display())),
+                    );
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!("{at}.mapping: {e}"));
+                    None
+                }
+            };
+            let classification = input
+                .classification
+                .parse::<Classification>()
+                .map_err(|e| problems.push(format!("{at}.classification: {e}")))
+                .ok();
+            let extracted = match &input.extracted {
+                Some(t) => parse_as_of(t)
+                    .map_err(|e| problems.push(format!("{at}.extracted: {e}")))
+                    .ok()
+                    .map(Some),
+                None => Some(spec_as_of),
+            };
+            if let (Some(mapping), Some(classification), Some(extracted)) =
+                (mapping, classification, extracted)
+            {
+                inputs.push(ValidInput {
+                    label: input.path.clone(),
+                    path,
+                    mapping,
+                    classification,
+                    extracted,
+                });
+            }
+        }
+        let level = self
+            .panel
+            .level
+            .parse::<Level>()
+            .map_err(|e| problems.push(format!("panel.level: {e}")))
+            .ok();
+        let frequency = self
+            .panel
+            .frequency
+            .parse::<Frequency>()
+            .map_err(|e| problems.push(format!("panel.frequency: {e}")))
+            .ok();
+        let start = match &self.panel.start {
+            Some(t) => parse_as_of(t)
+                .map_err(|e| problems.push(format!("panel.start: {e}")))
+                .ok()
+                .map(Some),
+            None => Some(None),
+        };
+        if let (Some(Some(s)), Some(a)) = (start, as_of)
+            && s > a
+        {
+            problems.push(format!("panel.start: {s} is after the as-of date {a}"));
+        }
+        if !TARGETS.contains(&self.forecast.target.as_str()) {
+            problems.push(format!(
+                "forecast.target: '{}' is not one of {}",
+                self.forecast.target,
+                TARGETS.join(", ")
+            ));
+        }
+        if !(1..=120).contains(&self.forecast.horizon) {
+            problems.push(format!(
+                "forecast.horizon: {} must be between 1 and 120 periods",
+                self.forecast.horizon
+            ));
+        }
+        if self.forecast.models.is_empty() {
+            problems.push(format!(
+                "forecast.models: list at least one of {}",
+                MODELS.join(", ")
+            ));
+        }
+        for (i, m) in self.forecast.models.iter().enumerate() {
+            if !MODELS.contains(&m.as_str()) {
+                problems.push(format!(
+                    "forecast.models[{i}]: unknown model '{m}' (known: {})",
+                    MODELS.join(", ")
+                ));
+            }
+        }
+        if let Some(w) = self.trends.window
+            && !(1..=1000).contains(&w)
+        {
+            problems.push(format!("trends.window: {w} must be between 1 and 1000 periods"));
+        }
+        if let Some(f) = self.quality.max_quarantined_fraction
+            && !(0.0..=1.0).contains(&f)
+        {
+            problems.push(format!(
+                "quality.max_quarantined_fraction: {f} must be between 0 and 1 (0.05 = 5%)"
+            ));
+        }
+        if !(0..=50).contains(&self.outputs.top_regions) {
+            problems.push(format!(
+                "outputs.top_regions: {} must be between 0 and 50",
+                self.outputs.top_regions
+            ));
+        }
+        let (Some(as_of), Some(level), Some(frequency), Some(start)) = (as_of, level, frequency, start)
+        else {
+            return None;
+        };
+        if !problems.is_empty() {
+            return None;
+        }
+        Some(ValidSpec {
+            name: self.job.name.clone(),
+            description: self.job.description.clone(),
+            spec_path: spec_path.to_path_buf(),
+            spec_bytes,
+            as_of,
+            inputs,
+            level,
+            frequency,
+            start,
+            target: self.forecast.target.clone(),
+            horizon: self.forecast.horizon as usize,
+            models: self.forecast.models.clone(),
+            window: self
+                .trends
+                .window
+                .map_or(frequency.periods_per_year(), |w| w as usize),
+            max_quarantined_fraction: self.quality.max_quarantined_fraction,
+            out_dir: overrides
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&self.outputs.dir)),
+            top_regions: self.outputs.top_regions as usize,
+        })
+    }
+}

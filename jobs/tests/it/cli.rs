@@ -1,0 +1,325 @@
+use crate::{files, printed_folder, repo, vigil};
+use polars::prelude::*;
+use std::path::Path;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn run_monthly(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "jobs/specs/monthly.toml", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    vigil(&args, &[])
+}
+
+#[test]
+fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = run_monthly(&tmp.path().join("a"), &[]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    let run_a = printed_folder(&a);
+    let listed = files(&run_a);
+    for f in [
+        "manifest.json",
+        "quality.json",
+        "quarantine.parquet",
+        "incidents.parquet",
+        "panel.parquet",
+        "regions.parquet",
+        "forecasts.parquet",
+        "change.parquet",
+        "fallbacks.parquet",
+    ] {
+        assert!(
+            listed.iter().any(|p| p == Path::new(f)),
+            "{f} missing from {listed:?}"
+        );
+    }
+    let charts: Vec<_> = listed.iter().filter(|p| p.starts_with("charts")).collect();
+    assert_eq!(charts.len(), 12, "6 top regions × SVG and PNG: {charts:?}");
+
+    // The manifest lists every other file with its sha256, and the classification of the input.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_a.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["classification"], "public");
+    assert_eq!(manifest["inputs"][0]["rows"], 21_575);
+    let outputs = manifest["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), listed.len() - 1);
+    for o in outputs {
+        let f = run_a.join(o["file"].as_str().unwrap());
+        assert_eq!(
+            o["sha256"].as_str().unwrap(),
+            vigil_engine::output::sha256_file(&f).unwrap()
+        );
+        assert_eq!(o["classification"], "public");
+    }
+    // Parquet files carry the classification as key-value metadata.
+    let meta = std::fs::read(run_a.join("panel.parquet")).unwrap();
+    assert!(meta.windows(20).any(|w| w == b"vigil.classification"));
+
+    // latest points at the run.
+    let latest = std::fs::read_link(tmp.path().join("a/monthly/latest")).unwrap();
+    assert_eq!(Some(latest.as_os_str()), run_a.file_name());
+
+    // Same spec, same inputs, another folder: byte-identical tables.
+    let b = run_monthly(&tmp.path().join("b"), &[]);
+    assert!(b.status.success(), "{}", stderr(&b));
+    let run_b = printed_folder(&b);
+    assert_eq!(
+        run_a.file_name(),
+        run_b.file_name(),
+        "the run id depends only on spec, inputs and as-of"
+    );
+    let mut compared = 0;
+    for f in listed.iter().filter(|p| {
+        p.extension()
+            .is_some_and(|e| e == "parquet" || e == "svg" || e == "png")
+    }) {
+        assert_eq!(
+            std::fs::read(run_a.join(f)).unwrap(),
+            std::fs::read(run_b.join(f)).unwrap(),
+            "{f:?} differs"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 19);
+
+    // Running it again where it already ran is a no-op that says so.
+    let again = run_monthly(&tmp.path().join("a"), &[]);
+    assert!(again.status.success());
+    assert!(stderr(&again).contains("nothing to do"), "{}", stderr(&again));
+}
+
+#[test]
+fn a_run_that_fails_before_commit_leaves_no_complete_looking_folder_and_latest_unmoved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let first = vigil(&["run", "jobs/specs/mission_example.toml", "--out", out], &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let good = printed_folder(&first);
+    let job = tmp.path().join("mission-example");
+    let before = std::fs::read_dir(&job).unwrap().count();
+
+    let failed = vigil(
+        &[
+            "run",
+            "jobs/specs/mission_example.toml",
+            "--out",
+            out,
+            "--as-of",
+            "2021-06",
+        ],
+        &[("VIGIL_FAILPOINT", "before_commit")],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("failpoint before_commit"),
+        "{}",
+        stderr(&failed)
+    );
+    let entries: Vec<String> = std::fs::read_dir(&job)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(entries.len(), before, "nothing new left behind: {entries:?}");
+    assert!(
+        !entries.iter().any(|e| e.starts_with("2021-06-30")),
+        "{entries:?}"
+    );
+    assert_eq!(
+        std::fs::read_link(job.join("latest")).unwrap().as_os_str(),
+        good.file_name().unwrap()
+    );
+}
+
+#[test]
+fn validate_reports_every_mistake_naming_each_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("bad.toml");
+    let data = repo().join("data");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"
+[job]
+name = "bad"
+[[inputs]]
+path = "{0}/ucdp_ged/ged_events.parquet"
+mapping = "{0}/schemas/ucdp_ged.toml"
+classification = "secret"
+[panel]
+level = "province"
+[forecast]
+horizon = 0
+colour = "blue"
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let o = vigil(&["validate", spec.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    for needle in [
+        "inputs[0].classification: unknown classification 'secret'",
+        "panel.level: unknown level 'province'",
+        "forecast.horizon: 0 must be between 1 and 120",
+        "forecast.colour: unknown field",
+    ] {
+        assert!(err.contains(needle), "missing '{needle}' in:\n{err}");
+    }
+    assert!(err.contains("4 problem(s)"), "{err}");
+}
+
+#[test]
+fn every_shipped_spec_validates() {
+    let o = vigil(
+        &[
+            "validate",
+            "jobs/specs/monthly.toml",
+            "jobs/specs/mission_example.toml",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Reads every table in a run back and every other file's bytes, and looks for personal values.
+#[test]
+fn the_personal_data_column_reaches_no_output_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = vigil(
+        &[
+            "run",
+            "jobs/specs/mission_example.toml",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = printed_folder(&o);
+    let source = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(repo().join("data/mission/incidents_example.csv")))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let names: Vec<String> = source
+        .column("source_name")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    assert!(names.len() > 100);
+    let mut tables = 0;
+    for f in files(&run) {
+        let path = run.join(&f);
+        let bytes = std::fs::read(&path).unwrap();
+        if f.extension().is_some_and(|e| e == "parquet") {
+            tables += 1;
+            let df = ParquetReader::new(std::fs::File::open(&path).unwrap())
+                .finish()
+                .unwrap();
+            assert!(
+                df.column("source_name").is_err(),
+                "{f:?} has a source_name column"
+            );
+            for c in df.columns() {
+                let s = c.cast(&DataType::String).unwrap();
+                for v in s.str().unwrap().iter().flatten() {
+                    assert!(
+                        !names.iter().any(|n| v.contains(n.as_str())),
+                        "{f:?} column {} holds '{v}'",
+                        c.name()
+                    );
+                }
+            }
+        } else {
+            let text = String::from_utf8_lossy(&bytes);
+            for n in &names {
+                assert!(!text.contains(n.as_str()), "{f:?} contains '{n}'");
+            }
+            assert!(!text.contains("source_name"), "{f:?} mentions source_name");
+        }
+    }
+    assert!(tables >= 7);
+    // And the run carries the input's classification.
+    let manifest = std::fs::read_to_string(run.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"classification\": \"confidential\""));
+}
+
+#[test]
+fn a_failed_quality_gate_exits_3_and_keeps_the_quarantine_for_inspection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = repo().join("engine/tests/fixtures");
+    let spec = tmp.path().join("gate.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"
+[job]
+name = "gate"
+as_of = "2021-12-31"
+[[inputs]]
+path = "{0}/bad_incidents.csv"
+mapping = "{0}/test_export.toml"
+classification = "confidential"
+[quality]
+max_quarantined_fraction = 0.05
+"#,
+            fixtures.display()
+        ),
+    )
+    .unwrap();
+    let o = vigil(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            tmp.path().join("runs").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("76.47% of rows quarantined (13 of 17)"), "{err}");
+    let job = tmp.path().join("runs/gate");
+    let kept: Vec<_> = std::fs::read_dir(&job)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].ends_with(".failed"));
+    assert!(job.join(&kept[0]).join("quarantine.parquet").is_file());
+    assert!(!job.join("latest").exists(), "a failed run never becomes latest");
+}
+
+#[test]
+fn stage_commands_write_their_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("stage");
+    let o = vigil(
+        &[
+            "panel",
+            "jobs/specs/mission_example.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "incidents.parquet",
+        "quarantine.parquet",
+        "quality.json",
+        "panel.parquet",
+        "regions.parquet",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+}
