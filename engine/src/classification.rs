@@ -1,8 +1,6 @@
 //! Classification levels carried by every input and output.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// How sensitive a table is. Ordered: an output derived from several inputs carries the highest
 /// level among them.
@@ -44,23 +42,4 @@ impl Classification {
     }
 }
 
-impl fmt::Display for Classification {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Classification {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Classification::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown classification '{s}': expected one of public, unclassified, confidential, strictly_confidential"
-                )
-            })
-    }
-}
+named_enum!(Classification, "classification");

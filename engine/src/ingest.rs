@@ -445,27 +445,18 @@ pub fn ingest(
         let lat = take!(f_lat.real(i));
         let lon = take!(f_lon.real(i));
         let mut coords_ok = true;
-        if let Some(v) = lat
-            && !(-90.0..=90.0).contains(&v)
-        {
-            coords_ok = false;
-            problems.push(Problem {
-                rule: Rule::CoordinatesOutOfRange,
-                field: "latitude",
-                value: Some(v.to_string()),
-                message: format!("latitude {v} is outside [-90, 90]"),
-            });
-        }
-        if let Some(v) = lon
-            && !(-180.0..=180.0).contains(&v)
-        {
-            coords_ok = false;
-            problems.push(Problem {
-                rule: Rule::CoordinatesOutOfRange,
-                field: "longitude",
-                value: Some(v.to_string()),
-                message: format!("longitude {v} is outside [-180, 180]"),
-            });
+        for (name, value, limit) in [("latitude", lat, 90.0), ("longitude", lon, 180.0)] {
+            if let Some(v) = value
+                && !(-limit..=limit).contains(&v)
+            {
+                coords_ok = false;
+                problems.push(Problem {
+                    rule: Rule::CoordinatesOutOfRange,
+                    field: name,
+                    value: Some(v.to_string()),
+                    message: format!("{name} {v} is outside [-{limit}, {limit}]"),
+                });
+            }
         }
         if lat.is_some() != lon.is_some()
             && !problems

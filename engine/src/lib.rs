@@ -5,6 +5,37 @@
 //! rules and quarantine), [`panel`] (zero-filled region × period counts), [`series`] (per-region
 //! forecasts and rolling change), [`charts`], and [`output`] (atomic run folders with a manifest).
 
+/// Implements `Display` and `FromStr` for an enum with `ALL` and `as_str`, so that specs,
+/// outputs and error messages spell its values the same way. A bad value gets a message that
+/// lists the valid ones.
+macro_rules! named_enum {
+    ($t:ty, $kind:literal) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                <$t>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
+                        format!(
+                            concat!("unknown ", $kind, " '{}': expected one of {}"),
+                            s,
+                            names.join(", ")
+                        )
+                    })
+            }
+        }
+    };
+}
+
 pub mod charts;
 pub mod classification;
 pub mod error;

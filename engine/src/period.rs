@@ -2,8 +2,6 @@
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// The length of one panel period. A period is named by its first day (`ds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,22 +82,7 @@ impl Frequency {
     }
 }
 
-impl fmt::Display for Frequency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Frequency {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Frequency::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown frequency '{s}': expected one of day, week, month, quarter"))
-    }
-}
+named_enum!(Frequency, "frequency");
 
 /// Days since 1970-01-01, as polars stores dates.
 pub fn to_epoch_days(date: NaiveDate) -> i32 {

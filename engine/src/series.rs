@@ -69,6 +69,26 @@ pub struct Fallback {
     pub reason: String,
 }
 
+/// The fallbacks as a table: `region_id, model, used, reason`.
+pub fn fallbacks_frame(fallbacks: &[Fallback]) -> Result<DataFrame, EngineError> {
+    let column = |name: &str, get: fn(&Fallback) -> &String| {
+        Column::new(
+            name.into(),
+            fallbacks.iter().map(|f| get(f).clone()).collect::<Vec<_>>(),
+        )
+    };
+    DataFrame::new(
+        fallbacks.len(),
+        vec![
+            column("region_id", |f| &f.region_id),
+            column("model", |f| &f.model),
+            column("used", |f| &f.used),
+            column("reason", |f| &f.reason),
+        ],
+    )
+    .map_err(EngineError::polars("building the fallbacks table"))
+}
+
 /// Forecasts `h` periods after each region's last period with every model. A model that cannot
 /// fit a region (e.g. a series shorter than a season) is replaced there by `fallback`, and the
 /// region is listed in the returned fallbacks. The frame has `region_id, cutoff, ds, horizon,

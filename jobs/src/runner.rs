@@ -12,7 +12,9 @@ use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
-use vigil_engine::series::{Fallback, RegionSeries, forecast, region_series, rolling_change};
+use vigil_engine::series::{
+    Fallback, RegionSeries, fallbacks_frame, forecast, region_series, rolling_change,
+};
 use vigil_models::{Forecaster, Naive, SeasonalNaive};
 
 /// The job stopped because a quality gate failed; the message names the input and figures.
@@ -312,7 +314,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         class,
         "rolling sums and their change on a year earlier",
     )?;
-    let mut fb = fallback_frame(&fallbacks)?;
+    let mut fb = fallbacks_frame(&fallbacks)?;
     writer.write_parquet(
         "fallbacks.parquet",
         &mut fb,
@@ -351,32 +353,6 @@ fn summarise_fallbacks(fallbacks: &[Fallback], warnings: &mut Vec<String>) {
             "{model} could not be fitted in {n} region(s); {used} used instead (see fallbacks.parquet)"
         ));
     }
-}
-
-fn fallback_frame(fallbacks: &[Fallback]) -> Result<DataFrame> {
-    use polars::prelude::Column;
-    let n = fallbacks.len();
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new(
-                "region_id".into(),
-                fallbacks.iter().map(|f| f.region_id.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "model".into(),
-                fallbacks.iter().map(|f| f.model.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "used".into(),
-                fallbacks.iter().map(|f| f.used.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "reason".into(),
-                fallbacks.iter().map(|f| f.reason.clone()).collect::<Vec<_>>(),
-            ),
-        ],
-    )?)
 }
 
 /// File-name-safe form of a region id.
