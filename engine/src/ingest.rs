@@ -526,13 +526,6 @@ pub fn ingest(
         }
 
         if problems.is_empty() {
-            for w in warnings {
-                *quality.warnings.entry(w.name().to_string()).or_default() += 1;
-                let ex = quality.warning_examples.entry(w.name().to_string()).or_default();
-                if ex.len() < 20 {
-                    ex.push(row_no as u64);
-                }
-            }
             let (Some(id), Some(start), Some(cc), Some(category), Some(best)) =
                 (id, start, cc, category, best)
             else {
@@ -541,6 +534,13 @@ pub fn ingest(
             if start > options.as_of {
                 quality.rows_excluded_after_as_of += 1;
                 continue;
+            }
+            for w in warnings {
+                *quality.warnings.entry(w.name().to_string()).or_default() += 1;
+                let ex = quality.warning_examples.entry(w.name().to_string()).or_default();
+                if ex.len() < 20 {
+                    ex.push(row_no as u64);
+                }
             }
             acc.index.push(i as IdxSize);
             acc.incident_id.push(id);

@@ -355,13 +355,30 @@ fn summarise_fallbacks(fallbacks: &[Fallback], warnings: &mut Vec<String>) {
     }
 }
 
+/// The ASCII letter a Latin letter with a diacritic is filed under (`á` → `a`); other
+/// characters that are not ASCII letters or digits become `-`.
+fn ascii_letter(c: char) -> char {
+    const FOLDS: [(&str, char); 7] = [
+        ("àáâãäåā", 'a'),
+        ("ç", 'c'),
+        ("èéêëē", 'e'),
+        ("ìíîïī", 'i'),
+        ("ñ", 'n'),
+        ("òóôõöøō", 'o'),
+        ("ùúûüū", 'u'),
+    ];
+    if c.is_ascii_alphanumeric() {
+        return c;
+    }
+    FOLDS
+        .iter()
+        .find(|(from, _)| from.contains(c))
+        .map_or('-', |(_, to)| *to)
+}
+
 /// File-name-safe form of a region id.
 fn slug(s: &str) -> String {
-    let mut out: String = s
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
+    let mut out: String = s.to_lowercase().chars().map(ascii_letter).collect();
     while out.contains("--") {
         out = out.replace("--", "-");
     }
@@ -499,4 +516,17 @@ pub fn write_stage(dir: &Path, tables: Vec<(&str, DataFrame)>, class: Classifica
         vigil_engine::output::write_parquet(&dir.join(name), &mut df, class, "stage")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug;
+
+    #[test]
+    fn slugs_fold_accents_and_keep_ids_readable() {
+        assert_eq!(slug("70/Michoacán state"), "70-michoacan-state");
+        assert_eq!(slug("432/Ménaka région"), "432-menaka-region");
+        assert_eq!(slug("pg153000"), "pg153000");
+        assert_eq!(slug("482/unknown"), "482-unknown");
+    }
 }
