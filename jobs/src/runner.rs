@@ -63,7 +63,6 @@ pub struct IngestResult {
     pub incidents: DataFrame,
     pub quarantine: DataFrame,
     pub quality: Vec<InputQuality>,
-    pub records: Vec<InputRecord>,
     pub classification: Classification,
 }
 
@@ -72,7 +71,6 @@ pub fn ingest_all(spec: &ValidSpec) -> Result<IngestResult> {
     let mut incidents = Vec::new();
     let mut quarantine = Vec::new();
     let mut quality = Vec::new();
-    let mut records = Vec::new();
     for input in &spec.inputs {
         let opts = IngestOptions {
             as_of: spec.as_of,
@@ -88,14 +86,6 @@ pub fn ingest_all(spec: &ValidSpec) -> Result<IngestResult> {
             got.quality.rows_quarantined,
             got.quality.rows_excluded_after_as_of
         );
-        records.push(InputRecord {
-            path: input.label.clone(),
-            sha256: sha256_file(&input.path)?,
-            rows: got.quality.rows_read,
-            mapping: input.mapping.name.clone(),
-            mapping_sha256: sha256_file(&input.mapping.path)?,
-            classification: input.classification,
-        });
         incidents.push(got.incidents);
         quarantine.push(got.quarantine);
         quality.push(got.quality);
@@ -110,7 +100,6 @@ pub fn ingest_all(spec: &ValidSpec) -> Result<IngestResult> {
         incidents: combine(incidents)?,
         quarantine: combine(quarantine)?,
         quality,
-        records,
         classification,
     })
 }
@@ -126,20 +115,38 @@ pub fn panel_of(spec: &ValidSpec, incidents: &DataFrame) -> Result<Panel> {
     Ok(build_panel(incidents, &opts)?)
 }
 
+/// sha256 of every input and its mapping, read once per run: they name the run and go into
+/// the manifest. `rows` is filled in after ingest.
+fn input_records(spec: &ValidSpec) -> Result<Vec<InputRecord>> {
+    spec.inputs
+        .iter()
+        .map(|input| {
+            Ok(InputRecord {
+                path: input.label.clone(),
+                sha256: sha256_file(&input.path)?,
+                rows: 0,
+                mapping: input.mapping.name.clone(),
+                mapping_sha256: sha256_file(&input.mapping.path)?,
+                classification: input.classification,
+            })
+        })
+        .collect()
+}
+
 /// The run id: the as-of date and a hash of everything that decides the outputs (spec bytes,
 /// command-line overrides, input and mapping contents, vigil's version).
-pub fn run_id(spec: &ValidSpec, overrides: &Overrides) -> Result<String> {
+fn run_id(spec: &ValidSpec, overrides: &Overrides, inputs: &[InputRecord]) -> String {
     let mut key = String::new();
     key.push_str(&sha256_bytes(&spec.spec_bytes));
     for o in overrides.recorded() {
         key.push_str(&o);
     }
-    for input in &spec.inputs {
-        key.push_str(&sha256_file(&input.path)?);
-        key.push_str(&sha256_file(&input.mapping.path)?);
+    for input in inputs {
+        key.push_str(&input.sha256);
+        key.push_str(&input.mapping_sha256);
     }
     key.push_str(vigil_engine::VERSION);
-    Ok(format!("{}-{}", spec.as_of, &sha256_bytes(key.as_bytes())[..10]))
+    format!("{}-{}", spec.as_of, &sha256_bytes(key.as_bytes())[..10])
 }
 
 fn models(spec: &ValidSpec) -> Result<Vec<Box<dyn Forecaster>>> {
@@ -158,7 +165,8 @@ fn models(spec: &ValidSpec) -> Result<Vec<Box<dyn Forecaster>>> {
 /// Runs the whole job. `force` redoes a run that already exists.
 pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outcome> {
     let started = Instant::now();
-    let id = run_id(spec, overrides)?;
+    let mut records = input_records(spec)?;
+    let id = run_id(spec, overrides, &records);
     let job_dir = spec.out_dir.join(&spec.name);
     let existing = job_dir.join(&id);
     if existing.join("manifest.json").is_file() && !force {
@@ -179,6 +187,9 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     let ing = ingest_all(spec)?;
     stage("ingest", t);
     let class = ing.classification;
+    for (record, q) in records.iter_mut().zip(&ing.quality) {
+        record.rows = q.rows_read;
+    }
     for q in &ing.quality {
         if q.rows_excluded_after_as_of > 0 {
             warnings.push(format!(
@@ -218,7 +229,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         spec_sha256: sha256_bytes(&spec.spec_bytes),
         overrides: overrides.recorded(),
         classification: class,
-        inputs: ing.records.clone(),
+        inputs: records.clone(),
         outputs: Vec::new(),
         timings,
         warnings: outputs_warnings,
