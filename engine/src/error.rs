@@ -62,6 +62,14 @@ pub enum EngineError {
         /// serde_json's error.
         source: serde_json::Error,
     },
+    /// A forecasting model or backtest failed.
+    #[error("{context}: {source}")]
+    Model {
+        /// What was being done (the region, model or setting).
+        context: String,
+        /// The model's error.
+        source: vigil_models::ModelError,
+    },
     /// A run folder cannot be created or committed.
     #[error("run folder {path}: {message}")]
     Run {

@@ -39,6 +39,7 @@ macro_rules! named_enum {
 pub mod charts;
 pub mod classification;
 pub mod error;
+pub mod forecasting;
 pub mod ingest;
 pub mod mapping;
 pub mod output;

@@ -1,12 +1,11 @@
 //! Per-region series taken from a panel, and the simple per-region computations of the first
-//! end-to-end job: baseline forecasts and rolling change.
+//! end-to-end job: rolling change and the fallback table.
 
 use crate::error::EngineError;
-use crate::period::{Frequency, from_epoch_days, to_epoch_days};
+use crate::period::{from_epoch_days, to_epoch_days};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use vigil_models::Forecaster;
 
 /// One region's series of a panel column, oldest first.
 #[derive(Debug, Clone)]
@@ -87,83 +86,6 @@ pub fn fallbacks_frame(fallbacks: &[Fallback]) -> Result<DataFrame, EngineError>
         ],
     )
     .map_err(EngineError::polars("building the fallbacks table"))
-}
-
-/// Forecasts `h` periods after each region's last period with every model. A model that cannot
-/// fit a region (e.g. a series shorter than a season) is replaced there by `fallback`, and the
-/// region is listed in the returned fallbacks. The frame has `region_id, cutoff, ds, horizon,
-/// model, mean`; `model` names the model asked for, so every region has every model's rows.
-pub fn forecast(
-    series: &[RegionSeries],
-    models: &[Box<dyn Forecaster>],
-    fallback: &dyn Forecaster,
-    h: usize,
-    frequency: Frequency,
-) -> Result<(DataFrame, Vec<Fallback>), EngineError> {
-    let (mut rid, mut cutoff, mut ds, mut hz, mut model, mut mean) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut fallbacks = Vec::new();
-    for s in series {
-        let Some(last) = s.ds.last().copied() else {
-            continue;
-        };
-        for m in models {
-            let fitted = match m.fit(&s.y) {
-                Ok(f) => f,
-                Err(e) => {
-                    fallbacks.push(Fallback {
-                        region_id: s.region_id.clone(),
-                        model: m.name().to_string(),
-                        used: fallback.name().to_string(),
-                        reason: e.to_string(),
-                    });
-                    match fallback.fit(&s.y) {
-                        Ok(f) => f,
-                        Err(e2) => {
-                            fallbacks.push(Fallback {
-                                region_id: s.region_id.clone(),
-                                model: fallback.name().to_string(),
-                                used: "none".into(),
-                                reason: e2.to_string(),
-                            });
-                            continue;
-                        }
-                    }
-                }
-            };
-            let f = fitted.predict(h);
-            let mut p = last;
-            for (k, v) in f.point.iter().enumerate() {
-                p = frequency.next(p);
-                rid.push(s.region_id.clone());
-                cutoff.push(to_epoch_days(last));
-                ds.push(to_epoch_days(p));
-                hz.push(k as i32 + 1);
-                model.push(m.name().to_string());
-                mean.push(v.max(0.0));
-            }
-        }
-    }
-    let n = rid.len();
-    let ctx = "building the forecast table";
-    let df = DataFrame::new(
-        n,
-        vec![
-            Column::new("region_id".into(), rid),
-            Column::new("cutoff".into(), cutoff)
-                .cast(&DataType::Date)
-                .map_err(EngineError::polars(ctx))?,
-            Column::new("ds".into(), ds)
-                .cast(&DataType::Date)
-                .map_err(EngineError::polars(ctx))?,
-            Column::new("horizon".into(), hz),
-            Column::new("model".into(), model),
-            Column::new("mean".into(), mean),
-        ],
-    )
-    .and_then(|df| df.sort(["region_id", "model", "horizon"], SortMultipleOptions::default()))
-    .map_err(EngineError::polars(ctx))?;
-    Ok((df, fallbacks))
 }
 
 /// Rolling sums over `window` periods and their change against the window one year earlier

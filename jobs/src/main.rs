@@ -52,7 +52,7 @@ struct Common {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a job: ingest, quality, panel, baseline forecasts, rolling change, charts. Writes
+    /// Run a job: ingest, quality, panel, backtest, forecasts, rolling change, charts. Writes
     /// OUT/<job>/<run id>/ atomically and points OUT/<job>/latest at it.
     Run {
         #[command(flatten)]
@@ -63,6 +63,13 @@ enum Command {
         /// Redo a run even if an identical one (same spec, inputs, as-of) already exists.
         #[arg(long)]
         force: bool,
+        /// Backtest forecast origins (default: `backtest.origins` of the spec, else 12). Every
+        /// model is refitted at each origin and scored on horizons 1..H.
+        #[arg(long, value_name = "N")]
+        origins: Option<usize>,
+        /// Periods between backtest origins (default: `backtest.step`, else 1).
+        #[arg(long, value_name = "PERIODS")]
+        step: Option<usize>,
     },
     /// Check job specs and the schema mappings they name; reports every problem, not just the first.
     Validate {
@@ -120,10 +127,18 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { common, out, force } => {
+        Command::Run {
+            common,
+            out,
+            force,
+            origins,
+            step,
+        } => {
             let overrides = Overrides {
                 as_of: common.as_of,
                 out,
+                origins,
+                step,
             };
             let spec = spec::load(&common.spec, &overrides)?;
             match runner::run(&spec, &overrides, force)? {
@@ -174,6 +189,8 @@ fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
     let overrides = Overrides {
         as_of: common.as_of,
         out: None,
+        origins: None,
+        step: None,
     };
     let spec = spec::load(&common.spec, &overrides)?;
     let ing = runner::ingest_all(&spec)?;

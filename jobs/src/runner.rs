@@ -8,14 +8,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_engine::Classification;
 use vigil_engine::charts::{ForecastLine, SeriesChart, render_series_chart};
+use vigil_engine::forecasting::{
+    ModelSettings, backtest_frame, build_model, choices_frame, forecasts_frame, metrics_frame, run_forecasts,
+    skill_frame,
+};
 use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
-use vigil_engine::series::{
-    Fallback, RegionSeries, fallbacks_frame, forecast, region_series, rolling_change,
-};
-use vigil_models::{Forecaster, Naive, SeasonalNaive};
+use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, region_series, rolling_change};
+use vigil_models::metrics::ModelScores;
+use vigil_models::{BacktestSettings, DEFAULT_PROBS, Forecaster};
 
 /// The job stopped because a quality gate failed; the message names the input and figures.
 #[derive(Debug)]
@@ -150,16 +153,42 @@ fn run_id(spec: &ValidSpec, overrides: &Overrides, inputs: &[InputRecord]) -> St
 }
 
 fn models(spec: &ValidSpec) -> Result<Vec<Box<dyn Forecaster>>> {
-    spec.models
+    let settings = ModelSettings {
+        season: spec.frequency.periods_per_year(),
+        horizon: spec.horizon,
+        conformal_windows: spec.conformal_windows,
+        window: spec.model_window,
+        tsb_alphas: spec.tsb_alphas,
+    };
+    Ok(spec
+        .models
         .iter()
-        .map(|m| -> Result<Box<dyn Forecaster>> {
-            Ok(match m.as_str() {
-                "naive" => Box::new(Naive),
-                "seasonal_naive" => Box::new(SeasonalNaive::new(spec.frequency.periods_per_year())?),
-                other => anyhow::bail!("unknown model '{other}'"),
-            })
-        })
-        .collect()
+        .map(|m| build_model(m, &settings))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Logs the overall backtest scores, one line per model.
+fn log_scores(summary: &[ModelScores]) {
+    tracing::info!(
+        "backtest, all horizons: {:<15} {:>7} {:>9} {:>9} {:>6} {:>6}",
+        "model",
+        "msle",
+        "mae",
+        "crps",
+        "cov80",
+        "cov90"
+    );
+    for s in summary.iter().filter(|s| s.horizon.is_none()) {
+        tracing::info!(
+            "backtest, all horizons: {:<15} {:>7.3} {:>9.2} {:>9.2} {:>6.3} {:>6.3}",
+            s.model,
+            s.scores.msle,
+            s.scores.mae,
+            s.scores.crps,
+            s.scores.coverage_80,
+            s.scores.coverage_90
+        );
+    }
 }
 
 /// Runs the whole job. `force` redoes a run that already exists.
@@ -269,13 +298,50 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
 
     let t = Instant::now();
     let series = region_series(&panel.frame, &spec.target)?;
-    let (mut forecasts, fallbacks) = forecast(&series, &models(spec)?, &Naive, spec.horizon, spec.frequency)?;
+    let models = models(spec)?;
+    let bt_settings = BacktestSettings {
+        origins: spec.origins,
+        step: spec.step,
+        horizon: spec.horizon,
+        probs: DEFAULT_PROBS.to_vec(),
+        season: spec.frequency.periods_per_year(),
+    };
+    tracing::info!(
+        "backtest: {} regions × {} origins (step {}) × {} models, horizons 1..{}",
+        series.len(),
+        spec.origins,
+        spec.step,
+        models.len(),
+        spec.horizon
+    );
+    let fc = run_forecasts(&series, &models, &bt_settings)?;
+    stage("backtest_and_forecast", t);
+    log_scores(&fc.summary);
+    let mut forecasts = forecasts_frame(&series, &fc, &bt_settings.probs, spec.frequency)?;
+    let mut backtest = backtest_frame(&series, &fc.backtest)?;
+    let mut metrics = metrics_frame(&fc.summary)?;
+    let mut skill = skill_frame(&fc.skill)?;
+    let mut choices = choices_frame(&fc.choices)?;
+    let chosen: std::collections::HashMap<String, String> = fc
+        .choices
+        .iter()
+        .map(|c| (c.region_id.clone(), c.model.clone()))
+        .collect();
+    let fallbacks = fc.fallbacks.clone();
+    if !fc.backtest.fallbacks.is_empty() {
+        warnings.push(format!(
+            "backtest: {} of {} fits fell back to naive (see fell_back in backtest.parquet)",
+            fc.backtest.fallbacks.len(),
+            series.len() * spec.origins * models.len()
+        ));
+    }
+    let t = Instant::now();
     let mut change = rolling_change(&series, spec.window)?;
-    stage("forecast", t);
+    stage("change", t);
     summarise_fallbacks(&fallbacks, &mut warnings);
 
     let t = Instant::now();
-    let charted = charts(spec, &mut writer, &panel, &series, &forecasts, class)?;
+    let charted = charts(spec, &mut writer, &panel, &series, &forecasts, &chosen, class)?;
     stage("charts", t);
     tracing::info!("charts: {charted} regions");
 
@@ -317,7 +383,31 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         "forecasts.parquet",
         &mut forecasts,
         class,
-        "baseline forecasts per region, model and horizon",
+        "forecasts with quantiles per region, model and horizon; `chosen` marks each region's model",
+    )?;
+    writer.write_parquet(
+        "backtest.parquet",
+        &mut backtest,
+        class,
+        "rolling-origin backtest in long format: every model, origin and horizon",
+    )?;
+    writer.write_parquet(
+        "metrics.parquet",
+        &mut metrics,
+        class,
+        "backtest scores per model and horizon (horizon null = all)",
+    )?;
+    writer.write_parquet(
+        "skill.parquet",
+        &mut skill,
+        class,
+        "skill of each model against the best baseline",
+    )?;
+    writer.write_parquet(
+        "model_choice.parquet",
+        &mut choices,
+        class,
+        "the model chosen for each region and its backtest MSLE",
     )?;
     writer.write_parquet(
         "change.parquet",
@@ -403,6 +493,7 @@ fn charts(
     panel: &Panel,
     series: &[RegionSeries],
     forecasts: &DataFrame,
+    chosen: &std::collections::HashMap<String, String>,
     class: Classification,
 ) -> Result<usize> {
     if spec.top_regions == 0 {
@@ -431,14 +522,20 @@ fn charts(
             .zip(s.y[s.y.len() - keep..].iter().copied())
             .collect();
         let mut lines_data: Vec<(String, Vec<(chrono::NaiveDate, f64)>)> = Vec::new();
-        for m in &spec.models {
+        // The region's chosen model, and naive for reference.
+        let pick = chosen.get(&s.region_id).map_or("naive", String::as_str);
+        let mut shown = vec![(pick, format!("{} (chosen)", pick.replace('_', " ")))];
+        if pick != "naive" {
+            shown.push(("naive", "naive".to_string()));
+        }
+        for (m, label) in shown {
             let pts: Vec<_> = fc
                 .iter()
                 .filter(|(r, mm, _, _)| r == &s.region_id && mm == m)
                 .map(|(_, _, d, v)| (*d, *v))
                 .collect();
             if !pts.is_empty() {
-                lines_data.push((m.replace('_', " "), pts));
+                lines_data.push((label, pts));
             }
         }
         let lines: Vec<ForecastLine<'_>> = lines_data

@@ -18,6 +18,8 @@ pub struct JobSpec {
     #[serde(default)]
     pub forecast: ForecastSection,
     #[serde(default)]
+    pub backtest: BacktestSection,
+    #[serde(default)]
     pub trends: TrendsSection,
     #[serde(default)]
     pub quality: QualitySection,
@@ -85,6 +87,53 @@ impl Default for ForecastSection {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct BacktestSection {
+    /// Rolling forecast origins; `--origins` overrides.
+    #[serde(default = "default_origins")]
+    pub origins: i64,
+    /// Periods between origins; `--step` overrides.
+    #[serde(default = "default_step")]
+    pub step: i64,
+    /// Rolling origins inside each fit that calibrate conformal quantiles.
+    #[serde(default = "default_conformal_windows")]
+    pub conformal_windows: i64,
+    /// Periods averaged by window_mean and resampled by conflictology.
+    #[serde(default = "default_window")]
+    pub window: i64,
+    /// TSB smoothing constants (demand size, demand probability).
+    #[serde(default = "default_tsb")]
+    pub tsb_alphas: [f64; 2],
+}
+
+impl Default for BacktestSection {
+    fn default() -> Self {
+        BacktestSection {
+            origins: default_origins(),
+            step: default_step(),
+            conformal_windows: default_conformal_windows(),
+            window: default_window(),
+            tsb_alphas: default_tsb(),
+        }
+    }
+}
+
+fn default_origins() -> i64 {
+    12
+}
+fn default_step() -> i64 {
+    1
+}
+fn default_conformal_windows() -> i64 {
+    24
+}
+fn default_window() -> i64 {
+    12
+}
+fn default_tsb() -> [f64; 2] {
+    [0.1, 0.1]
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TrendsSection {
     /// Periods in the rolling window; default one year of periods.
@@ -137,7 +186,7 @@ fn default_top() -> i64 {
 }
 
 /// Models the job can run.
-pub const MODELS: &[&str] = &["naive", "seasonal_naive"];
+pub const MODELS: &[&str] = vigil_engine::forecasting::MODEL_NAMES;
 /// Panel columns a job can forecast.
 pub const TARGETS: &[&str] = &["events", "fatalities_best", "fatalities_low", "fatalities_high"];
 
@@ -166,6 +215,11 @@ pub struct ValidSpec {
     pub target: String,
     pub horizon: usize,
     pub models: Vec<String>,
+    pub origins: usize,
+    pub step: usize,
+    pub conformal_windows: usize,
+    pub model_window: usize,
+    pub tsb_alphas: (f64, f64),
     pub window: usize,
     pub max_quarantined_fraction: Option<f64>,
     pub out_dir: PathBuf,
@@ -218,12 +272,17 @@ pub fn parse_as_of(s: &str) -> Result<NaiveDate, String> {
 pub struct Overrides {
     pub as_of: Option<String>,
     pub out: Option<PathBuf>,
+    pub origins: Option<usize>,
+    pub step: Option<usize>,
 }
 
 impl Overrides {
     /// The overrides that change results, as `key=value` lines for the manifest and run id.
     pub fn recorded(&self) -> Vec<String> {
-        self.as_of.iter().map(|a| format!("as_of={a}")).collect()
+        let mut out: Vec<String> = self.as_of.iter().map(|a| format!("as_of={a}")).collect();
+        out.extend(self.origins.iter().map(|o| format!("origins={o}")));
+        out.extend(self.step.iter().map(|s| format!("step={s}")));
+        out
     }
 }
 
@@ -397,6 +456,45 @@ impl JobSpec {
                 ));
             }
         }
+        let origins = overrides.origins.map_or(self.backtest.origins, |o| o as i64);
+        let step = overrides.step.map_or(self.backtest.step, |s| s as i64);
+        let (o_at, s_at) = (
+            if overrides.origins.is_some() {
+                "--origins"
+            } else {
+                "backtest.origins"
+            },
+            if overrides.step.is_some() {
+                "--step"
+            } else {
+                "backtest.step"
+            },
+        );
+        if !(1..=240).contains(&origins) {
+            problems.push(format!(
+                "{o_at}: {origins} must be between 1 and 240 forecast origins"
+            ));
+        }
+        if !(1..=120).contains(&step) {
+            problems.push(format!("{s_at}: {step} must be between 1 and 120 periods"));
+        }
+        if !(5..=120).contains(&self.backtest.conformal_windows) {
+            problems.push(format!(
+                "backtest.conformal_windows: {} must be between 5 and 120 (more windows, steadier tails)",
+                self.backtest.conformal_windows
+            ));
+        }
+        if !(1..=120).contains(&self.backtest.window) {
+            problems.push(format!(
+                "backtest.window: {} must be between 1 and 120 periods",
+                self.backtest.window
+            ));
+        }
+        for (name, a) in ["alpha_d", "alpha_p"].iter().zip(self.backtest.tsb_alphas) {
+            if !(a > 0.0 && a <= 1.0) {
+                problems.push(format!("backtest.tsb_alphas: {name} = {a} must lie in (0, 1]"));
+            }
+        }
         if let Some(w) = self.trends.window
             && !(1..=1000).contains(&w)
         {
@@ -435,6 +533,11 @@ impl JobSpec {
             target: self.forecast.target.clone(),
             horizon: self.forecast.horizon as usize,
             models: self.forecast.models.clone(),
+            origins: origins as usize,
+            step: step as usize,
+            conformal_windows: self.backtest.conformal_windows as usize,
+            model_window: self.backtest.window as usize,
+            tsb_alphas: (self.backtest.tsb_alphas[0], self.backtest.tsb_alphas[1]),
             window: self
                 .trends
                 .window

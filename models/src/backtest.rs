@@ -64,7 +64,10 @@ impl BacktestSettings {
                 got: n,
             });
         }
-        Ok((0..self.origins).rev().map(|k| n - self.horizon - k * self.step).collect())
+        Ok((0..self.origins)
+            .rev()
+            .map(|k| n - self.horizon - k * self.step)
+            .collect())
     }
 }
 
@@ -206,7 +209,11 @@ mod tests {
         assert_eq!(settings(3, 2, 6).cutoffs(100), Ok(vec![90, 92, 94]));
         assert!(matches!(
             settings(3, 2, 6).cutoffs(10),
-            Err(ModelError::TooShort { needed: 11, got: 10, .. })
+            Err(ModelError::TooShort {
+                needed: 11,
+                got: 10,
+                ..
+            })
         ));
     }
 

@@ -131,7 +131,9 @@ impl Fitted for SeasonalNaiveFit {
         crate::check_probs("seasonal_naive", probs)?;
         let m = self.last_cycle.len();
         let mean = (0..h).map(|k| self.last_cycle[k % m]).collect();
-        let sd: Vec<f64> = (0..h).map(|k| self.sigma * ((k / m) as f64 + 1.0).sqrt()).collect();
+        let sd: Vec<f64> = (0..h)
+            .map(|k| self.sigma * ((k / m) as f64 + 1.0).sqrt())
+            .collect();
         Ok(Forecast::normal(mean, &sd, probs).clip_nonnegative())
     }
 }
@@ -208,7 +210,9 @@ impl PointModel for WindowMean {
         check_finite(self.name(), y)?;
         check_len(self.name(), y, self.window)?;
         let tail = &y[y.len() - self.window..];
-        Ok(Box::new(ConstantFit(tail.iter().sum::<f64>() / self.window as f64)))
+        Ok(Box::new(ConstantFit(
+            tail.iter().sum::<f64>() / self.window as f64,
+        )))
     }
 }
 
@@ -346,7 +350,9 @@ mod tests {
     #[test]
     fn conflictology_resamples_the_recent_window() {
         let y = [100.0, 0.0, 0.0, 1.0, 3.0];
-        let f = Conflictology::new(4).and_then(|m| m.fit(&y)).and_then(|m| m.predict(2, &[0.5, 0.95]));
+        let f = Conflictology::new(4)
+            .and_then(|m| m.fit(&y))
+            .and_then(|m| m.predict(2, &[0.5, 0.95]));
         let f = f.expect("fits");
         assert_eq!(f.mean, vec![1.0, 1.0]);
         // numpy.quantile([0, 0, 1, 3], [0.5, 0.95]) = [0.5, 2.7]

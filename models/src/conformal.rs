@@ -143,7 +143,9 @@ mod tests {
         // Window mean of 1 = naive. Series 0..=9: every one-step error is +1, two-step +2.
         let y: Vec<f64> = (0..10).map(f64::from).collect();
         let model = WindowMean::new(1).and_then(|m| Conformal::new(m, 5, 2));
-        let f = model.and_then(|m| m.fit(&y)).and_then(|m| m.predict(3, &[0.1, 0.9]));
+        let f = model
+            .and_then(|m| m.fit(&y))
+            .and_then(|m| m.predict(3, &[0.1, 0.9]));
         let f = f.expect("fits");
         assert_eq!(f.mean, vec![9.0; 3]);
         assert_eq!(f.quantiles[0], vec![10.0, 11.0, 11.0]);
@@ -154,7 +156,17 @@ mod tests {
     fn short_series_are_refused_with_the_length_needed() {
         let model = WindowMean::new(3).and_then(|m| Conformal::new(m, 12, 6));
         let err = model.and_then(|m| m.fit(&[1.0; 10])).err();
-        assert!(matches!(err, Some(ModelError::TooShort { needed: 13, got: 10, .. })), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Some(ModelError::TooShort {
+                    needed: 13,
+                    got: 10,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -28,13 +28,23 @@ fn failed(model: &str, e: impl std::fmt::Display) -> ModelError {
 }
 
 /// Turns augurs' point forecast and 80% interval into a forecast with any quantiles.
-fn from_augurs(model: &str, f: augurs::Forecast, probs: &[f64], nonnegative: bool) -> Result<Forecast, ModelError> {
+fn from_augurs(
+    model: &str,
+    f: augurs::Forecast,
+    probs: &[f64],
+    nonnegative: bool,
+) -> Result<Forecast, ModelError> {
     let z = normal_ppf(0.5 + LEVEL / 2.0);
     let upper = f
         .intervals
         .map(|i| i.upper)
         .ok_or_else(|| failed(model, "the model returned no prediction interval"))?;
-    let sd: Vec<f64> = f.point.iter().zip(&upper).map(|(p, u)| ((u - p) / z).max(0.0)).collect();
+    let sd: Vec<f64> = f
+        .point
+        .iter()
+        .zip(&upper)
+        .map(|(p, u)| ((u - p) / z).max(0.0))
+        .collect();
     if let Some(k) = f.point.iter().chain(&sd).position(|v| !v.is_finite()) {
         return Err(failed(model, format!("non-finite forecast at position {k}")));
     }
@@ -74,7 +84,9 @@ impl Forecaster for AutoEts {
 
     fn fit(&self, y: &[f64]) -> Result<Box<dyn Fitted>, ModelError> {
         check_finite(self.name(), y)?;
-        let fit = AutoETS::non_seasonal().fit(y).map_err(|e| failed(self.name(), e))?;
+        let fit = AutoETS::non_seasonal()
+            .fit(y)
+            .map_err(|e| failed(self.name(), e))?;
         Ok(Box::new(AutoEtsFit {
             fit,
             nonnegative: self.nonnegative,
@@ -160,8 +172,12 @@ mod tests {
 
     #[test]
     fn a_trending_series_is_forecast_upwards_with_widening_intervals() {
-        let y: Vec<f64> = (0..60).map(|t| 10.0 + 2.0 * t as f64 + if t % 2 == 0 { 1.0 } else { -1.0 }).collect();
-        let f = AutoEts::default().fit(&y).and_then(|m| m.predict(6, &crate::DEFAULT_PROBS));
+        let y: Vec<f64> = (0..60)
+            .map(|t| 10.0 + 2.0 * t as f64 + if t % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let f = AutoEts::default()
+            .fit(&y)
+            .and_then(|m| m.predict(6, &crate::DEFAULT_PROBS));
         let f = f.expect("fits");
         assert!(f.mean[0] > 125.0 && f.mean[5] > f.mean[0], "{:?}", f.mean);
         let (lo, hi) = f.interval(0.8).expect("asked for");
@@ -171,6 +187,9 @@ mod tests {
     #[test]
     fn mstl_needs_two_cycles() {
         let err = MstlEts::new(12).and_then(|m| m.fit(&[1.0; 20])).err();
-        assert!(matches!(err, Some(ModelError::TooShort { needed: 24, .. })), "{err:?}");
+        assert!(
+            matches!(err, Some(ModelError::TooShort { needed: 24, .. })),
+            "{err:?}"
+        );
     }
 }

@@ -183,7 +183,11 @@ mod tests {
     fn quiet_series_forecast_zero_and_negative_counts_are_refused() {
         assert_eq!(point(&Croston::new(CrostonKind::Sba), &[0.0; 8]), 0.0);
         assert!(Tsb::new(0.1, 0.1).is_ok_and(|m| point(&m, &[0.0; 8]) == 0.0));
-        assert!(Croston::new(CrostonKind::Classic).fit_point(&[1.0, -2.0]).is_err());
+        assert!(
+            Croston::new(CrostonKind::Classic)
+                .fit_point(&[1.0, -2.0])
+                .is_err()
+        );
         assert!(Tsb::new(0.0, 0.1).is_err());
     }
 }

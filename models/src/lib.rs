@@ -207,7 +207,9 @@ pub fn check_probs(model: &str, probs: &[f64]) -> Result<(), ModelError> {
     };
     for (i, p) in probs.iter().enumerate() {
         if !(*p > 0.0 && *p < 1.0) {
-            return bad(format!("quantile probability {p} must lie strictly between 0 and 1"));
+            return bad(format!(
+                "quantile probability {p} must lie strictly between 0 and 1"
+            ));
         }
         if i > 0 && probs[i - 1] >= *p {
             return bad(format!("quantile probabilities must be ascending, got {probs:?}"));

@@ -42,7 +42,8 @@ fn sq_log_err(y: f64, f: f64) -> f64 {
 /// NaN when the scale is zero or `insample` is no longer than a season.
 pub fn mase(y: &[f64], f: &[f64], insample: &[f64], m: usize) -> f64 {
     let scale = crate::backtest::seasonal_naive_scale(insample, m);
-    if !(scale > 0.0) {
+    // NaN (too short) and zero scales both leave MASE undefined.
+    if scale.is_nan() || scale <= 0.0 {
         return f64::NAN;
     }
     mae(y, f) / scale
@@ -72,18 +73,30 @@ pub fn crps_samples(y: f64, samples: &[f64]) -> f64 {
     let mf = m as f64;
     let e1 = s.iter().map(|x| (x - y).abs()).sum::<f64>() / mf;
     // Σ_i Σ_j |x_i − x_j| = 2 Σ_i (2i − m + 1) x_(i) for sorted x (0-based i)
-    let pair: f64 = s.iter().enumerate().map(|(i, x)| (2.0 * i as f64 - mf + 1.0) * x).sum();
+    let pair: f64 = s
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (2.0 * i as f64 - mf + 1.0) * x)
+        .sum();
     e1 - pair / (mf * mf)
 }
 
 /// Share of `y` inside `[lo, hi]`, ends included.
 pub fn coverage(y: &[f64], lo: &[f64], hi: &[f64]) -> f64 {
-    mean(y.iter().zip(lo.iter().zip(hi)).map(|(v, (l, h))| f64::from(u8::from(l <= v && v <= h))))
+    mean(
+        y.iter()
+            .zip(lo.iter().zip(hi))
+            .map(|(v, (l, h))| f64::from(u8::from(l <= v && v <= h))),
+    )
 }
 
 /// Brier score of probabilities `p` for binary outcomes `event`.
 pub fn brier(p: &[f64], event: &[bool]) -> f64 {
-    mean(p.iter().zip(event).map(|(p, e)| (p - f64::from(u8::from(*e))).powi(2)))
+    mean(
+        p.iter()
+            .zip(event)
+            .map(|(p, e)| (p - f64::from(u8::from(*e))).powi(2)),
+    )
 }
 
 /// Average precision of `scores` for `event` (sklearn's definition: Σ (Rₙ − Rₙ₋₁) Pₙ over the
@@ -196,7 +209,10 @@ pub fn score<'a>(rows: impl IntoIterator<Item = &'a BacktestRow>, probs: &[f64],
         let tail = (1.0 - level) / 2.0;
         let find = |p: f64| probs.iter().position(|q| (q - p).abs() < 1e-9);
         match (find(tail), find(1.0 - tail)) {
-            (Some(a), Some(b)) => mean(rows.iter().map(|r| f64::from(u8::from(r.quantiles[a] <= r.y && r.y <= r.quantiles[b])))),
+            (Some(a), Some(b)) => mean(
+                rows.iter()
+                    .map(|r| f64::from(u8::from(r.quantiles[a] <= r.y && r.y <= r.quantiles[b]))),
+            ),
             _ => f64::NAN,
         }
     };
@@ -245,7 +261,10 @@ pub fn summarise(bt: &Backtest, events: [f64; 2]) -> Vec<ModelScores> {
     for (mi, name) in bt.models.iter().enumerate() {
         let of_model: Vec<&BacktestRow> = bt.rows.iter().filter(|r| r.model == mi).collect();
         for h in (1..=max_h).map(Some).chain([None]) {
-            let rows = of_model.iter().copied().filter(|r| h.is_none_or(|h| r.horizon == h));
+            let rows = of_model
+                .iter()
+                .copied()
+                .filter(|r| h.is_none_or(|h| r.horizon == h));
             out.push(ModelScores {
                 model: name.clone(),
                 horizon: h,
@@ -266,7 +285,12 @@ pub fn msle_by_series(bt: &Backtest, n_series: usize) -> Vec<Vec<f64>> {
     }
     sum.iter()
         .zip(&count)
-        .map(|(s, c)| s.iter().zip(c).map(|(s, c)| if *c == 0 { f64::NAN } else { s / *c as f64 }).collect())
+        .map(|(s, c)| {
+            s.iter()
+                .zip(c)
+                .map(|(s, c)| if *c == 0 { f64::NAN } else { s / *c as f64 })
+                .collect()
+        })
         .collect()
 }
 

@@ -1,0 +1,551 @@
+//! The forecasting stage of a job: builds the models a spec names, backtests them on every
+//! region, chooses a model per region, forecasts, and turns it all into tables.
+//!
+//! **Choice rule.** Each region gets the model with the lowest mean squared log error (MSLE)
+//! over all of its backtest origins and horizons; ties go to the model listed first. Because
+//! choosing on the same backtest that scores the choice would flatter it, the `selected` row of
+//! the metrics table is scored honestly: at each origin a region's model is chosen only from
+//! backtest forecasts whose outcomes were already observed at that origin (before the first
+//! such outcome exists, the region uses `naive`, or the first model listed).
+
+use crate::error::EngineError;
+use crate::period::{Frequency, to_epoch_days};
+use crate::series::{Fallback, RegionSeries};
+use polars::prelude::*;
+use vigil_models::metrics::{ModelScores, Skill, msle_by_series, score, skill, summarise};
+use vigil_models::{
+    AutoEts, Backtest, BacktestRow, BacktestSettings, Conflictology, Conformal, Croston, CrostonKind,
+    Forecaster, HistoricMean, MstlEts, Naive, RegionForecast, SeasonalNaive, Tsb, WindowMean, Zero,
+    forecast_panel,
+};
+
+/// Every model a job can name, simplest first.
+pub const MODEL_NAMES: &[&str] = &[
+    "zero",
+    "naive",
+    "seasonal_naive",
+    "historic_mean",
+    "window_mean",
+    "conflictology",
+    "auto_ets",
+    "mstl_ets",
+    "croston_sba",
+    "tsb",
+];
+
+/// The baselines among [`MODEL_NAMES`]; skill is measured against the best of them.
+pub const BASELINES: &[&str] = &[
+    "zero",
+    "naive",
+    "seasonal_naive",
+    "historic_mean",
+    "window_mean",
+    "conflictology",
+];
+
+/// The name of the honestly scored per-region choice in the metrics table.
+pub const SELECTED: &str = "selected";
+
+/// Settings shared by the models of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSettings {
+    /// Periods per seasonal cycle (12 for months).
+    pub season: usize,
+    /// Forecast horizon; conformal quantiles are calibrated for 1..=horizon.
+    pub horizon: usize,
+    /// Rolling origins used to calibrate conformal quantiles inside each fit.
+    pub conformal_windows: usize,
+    /// Window of the window mean and of conflictology (periods).
+    pub window: usize,
+    /// TSB's smoothing constants for demand size and probability.
+    pub tsb_alphas: (f64, f64),
+}
+
+/// Builds the model called `name` (one of [`MODEL_NAMES`]).
+pub fn build_model(name: &str, s: &ModelSettings) -> Result<Box<dyn Forecaster>, EngineError> {
+    let ctx = |e| EngineError::Model {
+        context: format!("setting up model {name}"),
+        source: e,
+    };
+    let conformal = |inner| Conformal::new(inner, s.conformal_windows, s.horizon);
+    Ok(match name {
+        "zero" => Box::new(Zero),
+        "naive" => Box::new(Naive),
+        "seasonal_naive" => Box::new(SeasonalNaive::new(s.season).map_err(ctx)?),
+        "historic_mean" => Box::new(HistoricMean),
+        "window_mean" => Box::new(WindowMean::new(s.window).and_then(conformal).map_err(ctx)?),
+        "conflictology" => Box::new(Conflictology::new(s.window).map_err(ctx)?),
+        "auto_ets" => Box::new(AutoEts::default()),
+        "mstl_ets" => Box::new(MstlEts::new(s.season).map_err(ctx)?),
+        "croston_sba" => Box::new(
+            Conformal::new(Croston::new(CrostonKind::Sba), s.conformal_windows, s.horizon).map_err(ctx)?,
+        ),
+        "tsb" => Box::new(
+            Tsb::new(s.tsb_alphas.0, s.tsb_alphas.1)
+                .and_then(|m| Conformal::new(m, s.conformal_windows, s.horizon))
+                .map_err(ctx)?,
+        ),
+        other => {
+            return Err(EngineError::Model {
+                context: format!("model '{other}'"),
+                source: vigil_models::ModelError::InvalidParams {
+                    model: other.to_string(),
+                    message: format!("unknown model; known: {}", MODEL_NAMES.join(", ")),
+                },
+            });
+        }
+    })
+}
+
+/// The forecasting stage's results.
+pub struct ForecastStage {
+    /// The raw backtest.
+    pub backtest: Backtest,
+    /// Scores per model × horizon and overall, plus the honestly scored [`SELECTED`] choice.
+    pub summary: Vec<ModelScores>,
+    /// Skill against the best baseline.
+    pub skill: Vec<Skill>,
+    /// The model chosen for each region.
+    pub choices: Vec<Choice>,
+    /// Forecasts of every model for every region.
+    pub forecasts: Vec<Vec<RegionForecast>>,
+    /// Fits that fell back (final forecasts only; backtest fallbacks are in the backtest).
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// The model chosen for a region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// The region.
+    pub region_id: String,
+    /// The chosen model.
+    pub model: String,
+    /// Its backtest MSLE on this region.
+    pub msle: f64,
+    /// The naive model's backtest MSLE on this region (NaN if naive was not run).
+    pub naive_msle: f64,
+}
+
+/// Backtests `models` on every region, chooses per region, and forecasts `horizon` periods
+/// after the end of each series with every model.
+pub fn run_forecasts(
+    series: &[RegionSeries],
+    models: &[Box<dyn Forecaster>],
+    settings: &BacktestSettings,
+) -> Result<ForecastStage, EngineError> {
+    let ys: Vec<&[f64]> = series.iter().map(|s| s.y.as_slice()).collect();
+    let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
+    let fallback = Naive;
+    let bt = vigil_models::backtest(&ys, &refs, &fallback, settings).map_err(|e| EngineError::Model {
+        context: "backtest".into(),
+        source: e,
+    })?;
+    let mut summary = summarise(&bt, vigil_models::metrics::EVENTS);
+    let baselines: Vec<&str> = BASELINES.to_vec();
+    let sk = skill(&summary, &baselines);
+    summary.extend(selected_scores(&bt, series.len(), settings.horizon));
+
+    let per_series = msle_by_series(&bt, series.len());
+    let naive = bt.models.iter().position(|m| m == "naive");
+    let choices = series
+        .iter()
+        .zip(&per_series)
+        .map(|(s, scores)| {
+            let best = argmin(scores).unwrap_or(0);
+            Choice {
+                region_id: s.region_id.clone(),
+                model: bt.models[best].clone(),
+                msle: scores[best],
+                naive_msle: naive.map_or(f64::NAN, |n| scores[n]),
+            }
+        })
+        .collect();
+
+    let mut forecasts = Vec::new();
+    let mut fallbacks = Vec::new();
+    for m in models {
+        let got =
+            forecast_panel(&ys, m.as_ref(), &fallback, settings.horizon, &settings.probs).map_err(|e| {
+                EngineError::Model {
+                    context: format!("forecasting with {} (and its fallback naive)", m.name()),
+                    source: e,
+                }
+            })?;
+        for r in &got {
+            if let Some(reason) = &r.fell_back {
+                fallbacks.push(Fallback {
+                    region_id: series[r.index].region_id.clone(),
+                    model: m.name().to_string(),
+                    used: fallback.name().to_string(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        forecasts.push(got);
+    }
+    Ok(ForecastStage {
+        backtest: bt,
+        summary,
+        skill: sk,
+        choices,
+        forecasts,
+        fallbacks,
+    })
+}
+
+/// Position of the smallest non-NaN value; the first on ties.
+fn argmin(v: &[f64]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, x) in v.iter().enumerate() {
+        if x.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|b| *x < v[b]) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// Scores the per-region choice honestly: at each origin, each region's model is the one with
+/// the lowest MSLE on that region's backtest rows whose outcome period lies before the origin.
+fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize) -> Vec<ModelScores> {
+    let default = bt.models.iter().position(|m| m == "naive").unwrap_or(0);
+    let mut by_series: Vec<Vec<&BacktestRow>> = vec![Vec::new(); n_series];
+    for r in &bt.rows {
+        by_series[r.series].push(r);
+    }
+    let mut picked: Vec<&BacktestRow> = Vec::new();
+    for rows in &by_series {
+        let mut cutoffs: Vec<usize> = rows.iter().map(|r| r.cutoff).collect();
+        cutoffs.sort_unstable();
+        cutoffs.dedup();
+        for c in cutoffs {
+            let mut sum = vec![0.0; bt.models.len()];
+            let mut cnt = vec![0usize; bt.models.len()];
+            for r in rows.iter().filter(|r| r.cutoff + r.horizon - 1 < c) {
+                sum[r.model] += (r.mean.max(0.0).ln_1p() - r.y.max(0.0).ln_1p()).powi(2);
+                cnt[r.model] += 1;
+            }
+            let means: Vec<f64> = sum
+                .iter()
+                .zip(&cnt)
+                .map(|(s, n)| if *n == 0 { f64::NAN } else { s / *n as f64 })
+                .collect();
+            let m = argmin(&means).unwrap_or(default);
+            picked.extend(rows.iter().filter(|r| r.cutoff == c && r.model == m));
+        }
+    }
+    (1..=horizon)
+        .map(Some)
+        .chain([None])
+        .map(|h| ModelScores {
+            model: SELECTED.to_string(),
+            horizon: h,
+            scores: score(
+                picked
+                    .iter()
+                    .copied()
+                    .filter(|r| h.is_none_or(|h| r.horizon == h)),
+                &bt.probs,
+                vigil_models::metrics::EVENTS,
+            ),
+        })
+        .collect()
+}
+
+/// Column name of a quantile: `q05` for 0.05, `q50` for the median, `q975` for 0.975.
+pub fn quantile_column(p: f64) -> String {
+    let pct = p * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("q{:02}", pct.round() as i64)
+    } else {
+        format!("q{}", format!("{pct}").replace('.', ""))
+    }
+}
+
+fn date_column(name: &str, days: Vec<i32>, ctx: &str) -> Result<Column, EngineError> {
+    Column::new(name.into(), days)
+        .cast(&DataType::Date)
+        .map_err(EngineError::polars(ctx.to_string()))
+}
+
+/// The backtest in long format: `region_id, cutoff, ds, horizon, model, y, mean, q05 … q95,
+/// fell_back`. `cutoff` is the last period of the training data; `ds` the forecast period.
+pub fn backtest_frame(series: &[RegionSeries], bt: &Backtest) -> Result<DataFrame, EngineError> {
+    let ctx = "building the backtest table";
+    let rows = &bt.rows;
+    let mut cols = vec![
+        Column::new(
+            "region_id".into(),
+            rows.iter()
+                .map(|r| series[r.series].region_id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        date_column(
+            "cutoff",
+            rows.iter()
+                .map(|r| to_epoch_days(series[r.series].ds[r.cutoff - 1]))
+                .collect(),
+            ctx,
+        )?,
+        date_column(
+            "ds",
+            rows.iter()
+                .map(|r| to_epoch_days(series[r.series].ds[r.cutoff + r.horizon - 1]))
+                .collect(),
+            ctx,
+        )?,
+        Column::new(
+            "horizon".into(),
+            rows.iter().map(|r| r.horizon as i32).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "model".into(),
+            rows.iter()
+                .map(|r| bt.models[r.model].as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("y".into(), rows.iter().map(|r| r.y).collect::<Vec<_>>()),
+        Column::new("mean".into(), rows.iter().map(|r| r.mean).collect::<Vec<_>>()),
+    ];
+    for (j, p) in bt.probs.iter().enumerate() {
+        cols.push(Column::new(
+            quantile_column(*p).into(),
+            rows.iter().map(|r| r.quantiles[j]).collect::<Vec<_>>(),
+        ));
+    }
+    cols.push(Column::new(
+        "fell_back".into(),
+        rows.iter().map(|r| r.fell_back).collect::<Vec<_>>(),
+    ));
+    DataFrame::new(rows.len(), cols).map_err(EngineError::polars(ctx))
+}
+
+fn nan_to_null(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+/// Scores per model and horizon (`horizon` null = all horizons): `model, horizon, n, mae, mse,
+/// rmse, msle, mase, mase_excluded, crps, coverage_50, coverage_80, coverage_90, brier_any,
+/// brier_25, ap_any, ap_25`.
+pub fn metrics_frame(summary: &[ModelScores]) -> Result<DataFrame, EngineError> {
+    let ctx = "building the metrics table";
+    type Get = fn(&vigil_models::metrics::Scores) -> f64;
+    let metrics: [(&str, Get); 13] = [
+        ("mae", |s| s.mae),
+        ("mse", |s| s.mse),
+        ("rmse", |s| s.rmse),
+        ("msle", |s| s.msle),
+        ("mase", |s| s.mase),
+        ("crps", |s| s.crps),
+        ("coverage_50", |s| s.coverage_50),
+        ("coverage_80", |s| s.coverage_80),
+        ("coverage_90", |s| s.coverage_90),
+        ("brier_any", |s| s.brier_any),
+        ("brier_25", |s| s.brier_major),
+        ("ap_any", |s| s.ap_any),
+        ("ap_25", |s| s.ap_major),
+    ];
+    let mut cols = vec![
+        Column::new(
+            "model".into(),
+            summary.iter().map(|s| s.model.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "horizon".into(),
+            summary
+                .iter()
+                .map(|s| s.horizon.map(|h| h as i32))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "n".into(),
+            summary.iter().map(|s| s.scores.n as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "mase_excluded".into(),
+            summary
+                .iter()
+                .map(|s| s.scores.mase_excluded as u64)
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (name, get) in metrics {
+        cols.push(Column::new(
+            name.into(),
+            summary
+                .iter()
+                .map(|s| nan_to_null(get(&s.scores)))
+                .collect::<Vec<_>>(),
+        ));
+    }
+    DataFrame::new(summary.len(), cols).map_err(EngineError::polars(ctx))
+}
+
+/// Skill against the best baseline: `model, horizon, reference, msle, mae, crps, brier_any`
+/// (each `1 − score / reference score`; positive is better).
+pub fn skill_frame(skill: &[Skill]) -> Result<DataFrame, EngineError> {
+    let ctx = "building the skill table";
+    DataFrame::new(
+        skill.len(),
+        vec![
+            Column::new(
+                "model".into(),
+                skill.iter().map(|s| s.model.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "horizon".into(),
+                skill
+                    .iter()
+                    .map(|s| s.horizon.map(|h| h as i32))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "reference".into(),
+                skill.iter().map(|s| s.reference.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "msle".into(),
+                skill.iter().map(|s| nan_to_null(s.msle)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "mae".into(),
+                skill.iter().map(|s| nan_to_null(s.mae)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "crps".into(),
+                skill.iter().map(|s| nan_to_null(s.crps)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "brier_any".into(),
+                skill.iter().map(|s| nan_to_null(s.brier_any)).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .map_err(EngineError::polars(ctx))
+}
+
+/// The choice per region: `region_id, model, backtest_msle, naive_msle`.
+pub fn choices_frame(choices: &[Choice]) -> Result<DataFrame, EngineError> {
+    DataFrame::new(
+        choices.len(),
+        vec![
+            Column::new(
+                "region_id".into(),
+                choices.iter().map(|c| c.region_id.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "model".into(),
+                choices.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "backtest_msle".into(),
+                choices.iter().map(|c| nan_to_null(c.msle)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "naive_msle".into(),
+                choices
+                    .iter()
+                    .map(|c| nan_to_null(c.naive_msle))
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .map_err(EngineError::polars("building the model choice table"))
+}
+
+/// Forecasts of every model: `region_id, cutoff, ds, horizon, model, chosen, mean, q05 … q95,
+/// quantiles_from, fitted, fell_back` sorted by region, model and horizon. `chosen` marks the
+/// region's model; `fell_back` holds the reason when the naive fallback stands in.
+pub fn forecasts_frame(
+    series: &[RegionSeries],
+    stage: &ForecastStage,
+    probs: &[f64],
+    frequency: Frequency,
+) -> Result<DataFrame, EngineError> {
+    let ctx = "building the forecast table";
+    let (mut rid, mut cutoff, mut ds, mut hz, mut model, mut chosen, mut mean) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut source, mut detail, mut fell) = (vec![], vec![], vec![]);
+    let mut qs: Vec<Vec<f64>> = vec![Vec::new(); probs.len()];
+    for per_model in &stage.forecasts {
+        for r in per_model {
+            let s = &series[r.index];
+            let Some(last) = s.ds.last().copied() else {
+                continue;
+            };
+            let pick = stage.choices[r.index].model == r.model;
+            let mut p = last;
+            for k in 0..r.forecast.horizon() {
+                p = frequency.next(p);
+                rid.push(s.region_id.clone());
+                cutoff.push(to_epoch_days(last));
+                ds.push(to_epoch_days(p));
+                hz.push(k as i32 + 1);
+                model.push(r.model.clone());
+                chosen.push(pick);
+                mean.push(r.forecast.mean[k]);
+                for (j, q) in qs.iter_mut().enumerate() {
+                    q.push(r.forecast.quantiles[j][k]);
+                }
+                source.push(r.forecast.source.as_str());
+                detail.push(r.detail.clone());
+                fell.push(r.fell_back.clone());
+            }
+        }
+    }
+    let n = rid.len();
+    let mut cols = vec![
+        Column::new("region_id".into(), rid),
+        date_column("cutoff", cutoff, ctx)?,
+        date_column("ds", ds, ctx)?,
+        Column::new("horizon".into(), hz),
+        Column::new("model".into(), model),
+        Column::new("chosen".into(), chosen),
+        Column::new("mean".into(), mean),
+    ];
+    for (p, q) in probs.iter().zip(qs) {
+        cols.push(Column::new(quantile_column(*p).into(), q));
+    }
+    cols.push(Column::new("quantiles_from".into(), source));
+    cols.push(Column::new("fitted".into(), detail));
+    cols.push(Column::new("fell_back".into(), fell));
+    DataFrame::new(n, cols)
+        .and_then(|df| df.sort(["region_id", "model", "horizon"], SortMultipleOptions::default()))
+        .map_err(EngineError::polars(ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_columns_are_stable_names() {
+        assert_eq!(quantile_column(0.05), "q05");
+        assert_eq!(quantile_column(0.5), "q50");
+        assert_eq!(quantile_column(0.975), "q975");
+    }
+
+    #[test]
+    fn argmin_skips_nan_and_keeps_the_first_tie() {
+        assert_eq!(argmin(&[f64::NAN, 2.0, 1.0, 1.0]), Some(2));
+        assert_eq!(argmin(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn every_listed_model_builds() {
+        let s = ModelSettings {
+            season: 12,
+            horizon: 6,
+            conformal_windows: 24,
+            window: 12,
+            tsb_alphas: (0.1, 0.1),
+        };
+        for name in MODEL_NAMES {
+            let m = build_model(name, &s).map(|m| m.name().to_string());
+            assert_eq!(m.ok().as_deref(), Some(*name));
+        }
+        assert!(build_model("prophet", &s).is_err());
+    }
+}
