@@ -2,7 +2,10 @@
 //! region, chooses a model per region, forecasts, and turns it all into tables.
 //!
 //! **Choice rule.** Each region gets the model with the lowest mean squared log error (MSLE)
-//! over all of its backtest origins and horizons; ties go to the model listed first. Because
+//! over all of its backtest origins and horizons; ties go to the model listed first. `zero` is
+//! scored as a baseline but never chosen (unless it is the only model): it would publish a
+//! certainty of no violence, with an interval of width zero, for every region that was quiet
+//! through the backtest, and an early warning can never come from it. Because
 //! choosing on the same backtest that scores the choice would flatter it, the `selected` row of
 //! the metrics table is scored honestly: at each origin a region's model is chosen only from
 //! backtest forecasts whose outcomes were already observed at that origin (before the first
@@ -147,11 +150,12 @@ pub fn run_forecasts(
 
     let per_series = msle_by_series(&bt, series.len());
     let naive = bt.models.iter().position(|m| m == "naive");
+    let eligible = eligible(&bt.models);
     let choices = series
         .iter()
         .zip(&per_series)
         .map(|(s, scores)| {
-            let best = argmin(scores).unwrap_or(0);
+            let best = argmin_of(scores, &eligible).unwrap_or(0);
             Choice {
                 region_id: s.region_id.clone(),
                 model: bt.models[best].clone(),
@@ -193,11 +197,17 @@ pub fn run_forecasts(
     })
 }
 
-/// Position of the smallest non-NaN value; the first on ties.
-fn argmin(v: &[f64]) -> Option<usize> {
+/// Which models may be chosen for a region: all but `zero`, unless it is the only one.
+fn eligible(models: &[String]) -> Vec<bool> {
+    let mask: Vec<bool> = models.iter().map(|m| m != "zero").collect();
+    if mask.iter().any(|x| *x) { mask } else { vec![true; models.len()] }
+}
+
+/// Position of the smallest non-NaN value among the eligible; the first on ties.
+fn argmin_of(v: &[f64], eligible: &[bool]) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, x) in v.iter().enumerate() {
-        if x.is_nan() {
+        if x.is_nan() || !eligible[i] {
             continue;
         }
         if best.is_none_or(|b| *x < v[b]) {
@@ -210,7 +220,13 @@ fn argmin(v: &[f64]) -> Option<usize> {
 /// Scores the per-region choice honestly: at each origin, each region's model is the one with
 /// the lowest MSLE on that region's backtest rows whose outcome period lies before the origin.
 fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize) -> Vec<ModelScores> {
-    let default = bt.models.iter().position(|m| m == "naive").unwrap_or(0);
+    let eligible = eligible(&bt.models);
+    let default = bt
+        .models
+        .iter()
+        .position(|m| m == "naive")
+        .or_else(|| eligible.iter().position(|e| *e))
+        .unwrap_or(0);
     let mut by_series: Vec<Vec<&BacktestRow>> = vec![Vec::new(); n_series];
     for r in &bt.rows {
         by_series[r.series].push(r);
@@ -232,7 +248,7 @@ fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize) -> Vec<ModelS
                 .zip(&cnt)
                 .map(|(s, n)| if *n == 0 { f64::NAN } else { s / *n as f64 })
                 .collect();
-            let m = argmin(&means).unwrap_or(default);
+            let m = argmin_of(&means, &eligible).unwrap_or(default);
             picked.extend(rows.iter().filter(|r| r.cutoff == c && r.model == m));
         }
     }
@@ -528,9 +544,18 @@ mod tests {
     }
 
     #[test]
-    fn argmin_skips_nan_and_keeps_the_first_tie() {
-        assert_eq!(argmin(&[f64::NAN, 2.0, 1.0, 1.0]), Some(2));
-        assert_eq!(argmin(&[f64::NAN]), None);
+    fn argmin_skips_nan_and_ineligible_and_keeps_the_first_tie() {
+        let all = [true; 4];
+        assert_eq!(argmin_of(&[f64::NAN, 2.0, 1.0, 1.0], &all), Some(2));
+        assert_eq!(argmin_of(&[0.5, 2.0, 1.0, 1.0], &[false, true, true, true]), Some(2));
+        assert_eq!(argmin_of(&[f64::NAN], &[true]), None);
+    }
+
+    #[test]
+    fn zero_is_never_chosen_unless_alone() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(eligible(&names(&["zero", "naive"])), vec![false, true]);
+        assert_eq!(eligible(&names(&["zero"])), vec![true]);
     }
 
     #[test]

@@ -29,6 +29,10 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         "forecasts.parquet",
         "change.parquet",
         "fallbacks.parquet",
+        "backtest.parquet",
+        "metrics.parquet",
+        "skill.parquet",
+        "model_choice.parquet",
     ] {
         assert!(
             listed.iter().any(|p| p == Path::new(f)),
@@ -37,6 +41,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     }
     let charts: Vec<_> = listed.iter().filter(|p| p.starts_with("charts")).collect();
     assert_eq!(charts.len(), 12, "6 top regions × SVG and PNG: {charts:?}");
+    check_backtest_outputs(&run_a);
 
     // The manifest lists every other file with its sha256, and the classification of the input.
     let manifest: serde_json::Value =
@@ -83,12 +88,84 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         );
         compared += 1;
     }
-    assert!(compared >= 19);
+    assert!(compared >= 23);
 
     // Running it again where it already ran is a no-op that says so.
     let again = run_monthly(&tmp.path().join("a"), &[]);
     assert!(again.status.success());
     assert!(stderr(&again).contains("nothing to do"), "{}", stderr(&again));
+}
+
+fn read_parquet(path: &Path) -> DataFrame {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetReader::new(file).finish().unwrap()
+}
+
+fn f64s(df: &DataFrame, col: &str) -> Vec<f64> {
+    df.column(col).unwrap().f64().unwrap().iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+}
+
+fn strs(df: &DataFrame, col: &str) -> Vec<String> {
+    df.column(col).unwrap().str().unwrap().iter().map(|v| v.unwrap_or("").to_string()).collect()
+}
+
+/// The backtest the issue asks for: ≥ 12 origins, h = 1..6, every model, long format; the
+/// README's claims about it hold; forecasts carry ordered, non-negative quantiles.
+fn check_backtest_outputs(run: &Path) {
+    let bt = read_parquet(&run.join("backtest.parquet"));
+    let names: Vec<String> = bt.get_column_names().iter().map(|c| c.to_string()).collect();
+    for c in ["region_id", "cutoff", "ds", "horizon", "model", "y", "mean", "q05", "q50", "q95"] {
+        assert!(names.iter().any(|n| n == c), "backtest.parquet lacks {c}: {names:?}");
+    }
+    let cutoffs = bt.column("cutoff").unwrap().n_unique().unwrap();
+    assert!(cutoffs >= 12, "{cutoffs} origins");
+    let horizons = bt.column("horizon").unwrap().i32().unwrap();
+    assert_eq!((horizons.min(), horizons.max()), (Some(1), Some(6)));
+    // every row forecasts a period after its origin, `horizon` months on
+    let cut = bt.column("cutoff").unwrap().cast(&DataType::Int32).unwrap();
+    let ds = bt.column("ds").unwrap().cast(&DataType::Int32).unwrap();
+    for i in (0..bt.height()).step_by(997) {
+        let (c, d, h) = (
+            cut.i32().unwrap().get(i).unwrap(),
+            ds.i32().unwrap().get(i).unwrap(),
+            horizons.get(i).unwrap(),
+        );
+        let months = (d - c) as f64 / 30.44;
+        assert!((months - h as f64).abs() < 0.6, "row {i}: cutoff {c}, ds {d}, horizon {h}");
+    }
+
+    let m = read_parquet(&run.join("metrics.parquet"));
+    let overall = m.filter(&m.column("horizon").unwrap().is_null()).unwrap();
+    let models = strs(&overall, "model");
+    let msle = f64s(&overall, "msle");
+    let cov80 = f64s(&overall, "coverage_80");
+    let get = |name: &str, v: &[f64]| v[models.iter().position(|m| m == name).unwrap()];
+    for name in ["zero", "naive", "auto_ets", "mstl_ets", "croston_sba", "tsb", "selected"] {
+        assert!(models.iter().any(|m| m == name), "metrics lack {name}: {models:?}");
+    }
+    let best = models
+        .iter()
+        .zip(&msle)
+        .filter(|(m, _)| *m != "selected")
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap();
+    assert!(*best.1 < get("naive", &msle), "best {best:?} vs naive {}", get("naive", &msle));
+    // the per-region choice, scored without hindsight, beats naive and its 80% interval is
+    // calibrated to within ten points
+    assert!(get("selected", &msle) < get("naive", &msle));
+    let c = get("selected", &cov80);
+    assert!((0.7..=0.9).contains(&c), "selected 80% coverage {c}");
+
+    let f = read_parquet(&run.join("forecasts.parquet"));
+    let qcols = ["q05", "q10", "q25", "q50", "q75", "q90", "q95"];
+    let qs: Vec<Vec<f64>> = qcols.iter().map(|c| f64s(&f, c)).collect();
+    for i in 0..f.height() {
+        assert!(qs[0][i] >= 0.0, "row {i}: negative quantile");
+        assert!((1..7).all(|j| qs[j][i] >= qs[j - 1][i]), "row {i}: quantiles out of order");
+    }
+    let chosen = f.column("chosen").unwrap().bool().unwrap().sum().unwrap_or(0) as usize;
+    let regions = f.column("region_id").unwrap().n_unique().unwrap();
+    assert_eq!(chosen, regions * 6, "one chosen model per region, six horizons");
 }
 
 #[test]

@@ -1,0 +1,72 @@
+//! Shared pieces of vigil's benchmarks: a seeded generator of synthetic monthly count series and
+//! a process CPU clock.
+
+/// SplitMix64: a tiny, well-known seeded generator, so the synthetic series are the same on
+/// every machine without pulling a random-number crate into the benchmark.
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(f64::MIN_POSITIVE);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// `n` synthetic monthly series of length `len`: a level between 5 and 200, a trend, a yearly
+/// cycle and noise, rounded to non-negative counts; about one series in five is intermittent.
+pub fn synthetic_series(n: usize, len: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|_| {
+            let level = 5.0 + 195.0 * rng.uniform();
+            let trend = (rng.uniform() - 0.5) * level / len as f64;
+            let amp = 0.4 * level * rng.uniform();
+            let phase = std::f64::consts::TAU * rng.uniform();
+            let intermittent = rng.uniform() < 0.2;
+            (0..len)
+                .map(|t| {
+                    let season = amp * (std::f64::consts::TAU * t as f64 / 12.0 + phase).sin();
+                    let mean = level + trend * t as f64 + season;
+                    let v = (mean + mean.abs().sqrt() * 2.0 * rng.normal()).max(0.0).round();
+                    if intermittent && rng.uniform() < 0.7 { 0.0 } else { v }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// CPU time (user + system) used by this process so far, all threads, in seconds; `None`
+/// where `/proc/self/stat` is unavailable (not Linux). Resolution is one clock tick (10 ms at
+/// the usual 100 Hz), ample for runs of several seconds.
+pub fn process_cpu_seconds() -> Option<f64> {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SECOND)
+}
