@@ -61,7 +61,10 @@ fn run(name: &str, model: &dyn Forecaster, data: &[Vec<f64>], a: &Args) {
     let failed: usize = jobs
         .par_iter()
         .map(|(s, cut)| {
-            let ok = model.fit(&data[*s][..*cut]).and_then(|m| m.predict(6, &DEFAULT_PROBS)).is_ok();
+            let ok = model
+                .fit(&data[*s][..*cut])
+                .and_then(|m| m.predict(6, &DEFAULT_PROBS))
+                .is_ok();
             usize::from(!ok)
         })
         .sum();
@@ -99,7 +102,10 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global() {
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build_global()
+    {
         eprintln!("ets_fits: {e}");
         std::process::exit(1);
     }

@@ -49,7 +49,11 @@ pub fn synthetic_series(n: usize, len: usize, seed: u64) -> Vec<Vec<f64>> {
                     let season = amp * (std::f64::consts::TAU * t as f64 / 12.0 + phase).sin();
                     let mean = level + trend * t as f64 + season;
                     let v = (mean + mean.abs().sqrt() * 2.0 * rng.normal()).max(0.0).round();
-                    if intermittent && rng.uniform() < 0.7 { 0.0 } else { v }
+                    if intermittent && rng.uniform() < 0.7 {
+                        0.0
+                    } else {
+                        v
+                    }
                 })
                 .collect()
         })

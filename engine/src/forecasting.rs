@@ -200,7 +200,11 @@ pub fn run_forecasts(
 /// Which models may be chosen for a region: all but `zero`, unless it is the only one.
 fn eligible(models: &[String]) -> Vec<bool> {
     let mask: Vec<bool> = models.iter().map(|m| m != "zero").collect();
-    if mask.iter().any(|x| *x) { mask } else { vec![true; models.len()] }
+    if mask.iter().any(|x| *x) {
+        mask
+    } else {
+        vec![true; models.len()]
+    }
 }
 
 /// Position of the smallest non-NaN value among the eligible; the first on ties.
@@ -547,7 +551,10 @@ mod tests {
     fn argmin_skips_nan_and_ineligible_and_keeps_the_first_tie() {
         let all = [true; 4];
         assert_eq!(argmin_of(&[f64::NAN, 2.0, 1.0, 1.0], &all), Some(2));
-        assert_eq!(argmin_of(&[0.5, 2.0, 1.0, 1.0], &[false, true, true, true]), Some(2));
+        assert_eq!(
+            argmin_of(&[0.5, 2.0, 1.0, 1.0], &[false, true, true, true]),
+            Some(2)
+        );
         assert_eq!(argmin_of(&[f64::NAN], &[true]), None);
     }
 

@@ -102,11 +102,23 @@ fn read_parquet(path: &Path) -> DataFrame {
 }
 
 fn f64s(df: &DataFrame, col: &str) -> Vec<f64> {
-    df.column(col).unwrap().f64().unwrap().iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+    df.column(col)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect()
 }
 
 fn strs(df: &DataFrame, col: &str) -> Vec<String> {
-    df.column(col).unwrap().str().unwrap().iter().map(|v| v.unwrap_or("").to_string()).collect()
+    df.column(col)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect()
 }
 
 /// The backtest the issue asks for: ≥ 12 origins, h = 1..6, every model, long format; the
@@ -114,8 +126,22 @@ fn strs(df: &DataFrame, col: &str) -> Vec<String> {
 fn check_backtest_outputs(run: &Path) {
     let bt = read_parquet(&run.join("backtest.parquet"));
     let names: Vec<String> = bt.get_column_names().iter().map(|c| c.to_string()).collect();
-    for c in ["region_id", "cutoff", "ds", "horizon", "model", "y", "mean", "q05", "q50", "q95"] {
-        assert!(names.iter().any(|n| n == c), "backtest.parquet lacks {c}: {names:?}");
+    for c in [
+        "region_id",
+        "cutoff",
+        "ds",
+        "horizon",
+        "model",
+        "y",
+        "mean",
+        "q05",
+        "q50",
+        "q95",
+    ] {
+        assert!(
+            names.iter().any(|n| n == c),
+            "backtest.parquet lacks {c}: {names:?}"
+        );
     }
     let cutoffs = bt.column("cutoff").unwrap().n_unique().unwrap();
     assert!(cutoffs >= 12, "{cutoffs} origins");
@@ -131,7 +157,10 @@ fn check_backtest_outputs(run: &Path) {
             horizons.get(i).unwrap(),
         );
         let months = (d - c) as f64 / 30.44;
-        assert!((months - h as f64).abs() < 0.6, "row {i}: cutoff {c}, ds {d}, horizon {h}");
+        assert!(
+            (months - h as f64).abs() < 0.6,
+            "row {i}: cutoff {c}, ds {d}, horizon {h}"
+        );
     }
 
     let m = read_parquet(&run.join("metrics.parquet"));
@@ -140,8 +169,19 @@ fn check_backtest_outputs(run: &Path) {
     let msle = f64s(&overall, "msle");
     let cov80 = f64s(&overall, "coverage_80");
     let get = |name: &str, v: &[f64]| v[models.iter().position(|m| m == name).unwrap()];
-    for name in ["zero", "naive", "auto_ets", "mstl_ets", "croston_sba", "tsb", "selected"] {
-        assert!(models.iter().any(|m| m == name), "metrics lack {name}: {models:?}");
+    for name in [
+        "zero",
+        "naive",
+        "auto_ets",
+        "mstl_ets",
+        "croston_sba",
+        "tsb",
+        "selected",
+    ] {
+        assert!(
+            models.iter().any(|m| m == name),
+            "metrics lack {name}: {models:?}"
+        );
     }
     let best = models
         .iter()
@@ -149,7 +189,11 @@ fn check_backtest_outputs(run: &Path) {
         .filter(|(m, _)| *m != "selected")
         .min_by(|a, b| a.1.total_cmp(b.1))
         .unwrap();
-    assert!(*best.1 < get("naive", &msle), "best {best:?} vs naive {}", get("naive", &msle));
+    assert!(
+        *best.1 < get("naive", &msle),
+        "best {best:?} vs naive {}",
+        get("naive", &msle)
+    );
     // the per-region choice, scored without hindsight, beats naive and its 80% interval is
     // calibrated to within ten points
     assert!(get("selected", &msle) < get("naive", &msle));
@@ -161,7 +205,10 @@ fn check_backtest_outputs(run: &Path) {
     let qs: Vec<Vec<f64>> = qcols.iter().map(|c| f64s(&f, c)).collect();
     for i in 0..f.height() {
         assert!(qs[0][i] >= 0.0, "row {i}: negative quantile");
-        assert!((1..7).all(|j| qs[j][i] >= qs[j - 1][i]), "row {i}: quantiles out of order");
+        assert!(
+            (1..7).all(|j| qs[j][i] >= qs[j - 1][i]),
+            "row {i}: quantiles out of order"
+        );
     }
     let chosen = f.column("chosen").unwrap().bool().unwrap().sum().unwrap_or(0) as usize;
     let regions = f.column("region_id").unwrap().n_unique().unwrap();
