@@ -277,6 +277,10 @@ level = "province"
 [forecast]
 horizon = 0
 colour = "blue"
+models = ["naive", "prophet"]
+[backtest]
+origins = 0
+tsb_alphas = [0.1, 1.5]
 "#,
             data.display()
         ),
@@ -290,10 +294,23 @@ colour = "blue"
         "panel.level: unknown level 'province'",
         "forecast.horizon: 0 must be between 1 and 120",
         "forecast.colour: unknown field",
+        "forecast.models[1]: unknown model 'prophet'",
+        "backtest.origins: 0 must be between 1 and 240",
+        "backtest.tsb_alphas: alpha_p = 1.5 must lie in (0, 1]",
     ] {
         assert!(err.contains(needle), "missing '{needle}' in:\n{err}");
     }
-    assert!(err.contains("4 problem(s)"), "{err}");
+    assert!(err.contains("7 problem(s)"), "{err}");
+}
+
+#[test]
+fn backtest_overrides_on_the_command_line_are_checked_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run_monthly(tmp.path(), &["--origins", "0", "--step", "500"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("--origins: 0 must be between 1 and 240"), "{err}");
+    assert!(err.contains("--step: 500 must be between 1 and 120"), "{err}");
 }
 
 #[test]
