@@ -10,7 +10,8 @@ forecasts seven quantiles 0.05..0.95, i.e. the 50/80/90% intervals). Models:
 
 statsforecast is slow, so a deterministic subset is timed: the first --series series (100) for
 auto_ets and mstl_ets, the first --seasonal-series series (20) for ets_zzz, all 12 origins each.
-One process, one thread; numba is warmed up (one untimed fit and forecast per model) first.
+One process, one thread; each model first does one untimed fit and forecast (warm-up: JIT
+where numba is used, imports and caches otherwise).
 Each model is timed --repeats times (3); the line shows the medians of CPU and wall seconds.
 
 Write the series (one per line, comma-separated, no header) from the Rust bench, then run:
@@ -74,7 +75,7 @@ def main():
         f"{ORIGINS} origins, h={H}, levels {LEVELS}, median of {a.repeats}"
     )
     for name, make in MODELS.items():
-        make().fit(data[0][: len(data[0]) - HOLDOUT]).predict(h=H, level=LEVELS)  # numba warm-up
+        make().fit(data[0][: len(data[0]) - HOLDOUT]).predict(h=H, level=LEVELS)  # warm-up, untimed
         subset = data[: a.seasonal_series if name == "ets_zzz" else a.series]
         runs = [fit_all(make, subset) for _ in range(a.repeats)]
         fits, failed = runs[0][:2]
