@@ -203,10 +203,10 @@ fn check_backtest_outputs(run: &Path) {
     let f = read_parquet(&run.join("forecasts.parquet"));
     let qcols = ["q05", "q10", "q25", "q50", "q75", "q90", "q95"];
     let qs: Vec<Vec<f64>> = qcols.iter().map(|c| f64s(&f, c)).collect();
-    for i in 0..f.height() {
-        assert!(qs[0][i] >= 0.0, "row {i}: negative quantile");
+    for (i, q05) in qs[0].iter().enumerate() {
+        assert!(*q05 >= 0.0, "row {i}: negative quantile");
         assert!(
-            (1..7).all(|j| qs[j][i] >= qs[j - 1][i]),
+            qs.windows(2).all(|w| w[1][i] >= w[0][i]),
             "row {i}: quantiles out of order"
         );
     }
