@@ -346,11 +346,27 @@ fn nan_to_null(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+fn text_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<_>>())
+}
+
+/// A float column with NaN (undefined) written as null.
+fn score_col(name: &str, values: impl Iterator<Item = f64>) -> Column {
+    Column::new(name.into(), values.map(nan_to_null).collect::<Vec<_>>())
+}
+
+/// A horizon column; null stands for "all horizons".
+fn horizon_col(values: impl Iterator<Item = Option<usize>>) -> Column {
+    Column::new(
+        "horizon".into(),
+        values.map(|h| h.map(|h| h as i32)).collect::<Vec<_>>(),
+    )
+}
+
 /// Scores per model and horizon (`horizon` null = all horizons): `model, horizon, n, mae, mse,
 /// rmse, msle, mase, mase_excluded, crps, coverage_50, coverage_80, coverage_90, brier_any,
 /// brier_25, ap_any, ap_25`.
 pub fn metrics_frame(summary: &[ModelScores]) -> Result<DataFrame, EngineError> {
-    let ctx = "building the metrics table";
     type Get = fn(&vigil_models::metrics::Scores) -> f64;
     let metrics: [(&str, Get); 13] = [
         ("mae", |s| s.mae),
@@ -367,83 +383,40 @@ pub fn metrics_frame(summary: &[ModelScores]) -> Result<DataFrame, EngineError> 
         ("ap_any", |s| s.ap_any),
         ("ap_25", |s| s.ap_major),
     ];
+    let count = |name: &str, get: fn(&ModelScores) -> usize| {
+        Column::new(
+            name.into(),
+            summary.iter().map(|s| get(s) as u64).collect::<Vec<_>>(),
+        )
+    };
     let mut cols = vec![
-        Column::new(
-            "model".into(),
-            summary.iter().map(|s| s.model.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "horizon".into(),
-            summary
-                .iter()
-                .map(|s| s.horizon.map(|h| h as i32))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "n".into(),
-            summary.iter().map(|s| s.scores.n as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "mase_excluded".into(),
-            summary
-                .iter()
-                .map(|s| s.scores.mase_excluded as u64)
-                .collect::<Vec<_>>(),
-        ),
+        text_col("model", summary.iter().map(|s| s.model.as_str())),
+        horizon_col(summary.iter().map(|s| s.horizon)),
+        count("n", |s| s.scores.n),
+        count("mase_excluded", |s| s.scores.mase_excluded),
     ];
     for (name, get) in metrics {
-        cols.push(Column::new(
-            name.into(),
-            summary
-                .iter()
-                .map(|s| nan_to_null(get(&s.scores)))
-                .collect::<Vec<_>>(),
-        ));
+        cols.push(score_col(name, summary.iter().map(|s| get(&s.scores))));
     }
-    DataFrame::new(summary.len(), cols).map_err(EngineError::polars(ctx))
+    DataFrame::new(summary.len(), cols).map_err(EngineError::polars("building the metrics table"))
 }
 
 /// Skill against the best baseline: `model, horizon, reference, msle, mae, crps, brier_any`
 /// (each `1 − score / reference score`; positive is better).
 pub fn skill_frame(skill: &[Skill]) -> Result<DataFrame, EngineError> {
-    let ctx = "building the skill table";
     DataFrame::new(
         skill.len(),
         vec![
-            Column::new(
-                "model".into(),
-                skill.iter().map(|s| s.model.as_str()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "horizon".into(),
-                skill
-                    .iter()
-                    .map(|s| s.horizon.map(|h| h as i32))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "reference".into(),
-                skill.iter().map(|s| s.reference.as_str()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "msle".into(),
-                skill.iter().map(|s| nan_to_null(s.msle)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "mae".into(),
-                skill.iter().map(|s| nan_to_null(s.mae)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "crps".into(),
-                skill.iter().map(|s| nan_to_null(s.crps)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "brier_any".into(),
-                skill.iter().map(|s| nan_to_null(s.brier_any)).collect::<Vec<_>>(),
-            ),
+            text_col("model", skill.iter().map(|s| s.model.as_str())),
+            horizon_col(skill.iter().map(|s| s.horizon)),
+            text_col("reference", skill.iter().map(|s| s.reference.as_str())),
+            score_col("msle", skill.iter().map(|s| s.msle)),
+            score_col("mae", skill.iter().map(|s| s.mae)),
+            score_col("crps", skill.iter().map(|s| s.crps)),
+            score_col("brier_any", skill.iter().map(|s| s.brier_any)),
         ],
     )
-    .map_err(EngineError::polars(ctx))
+    .map_err(EngineError::polars("building the skill table"))
 }
 
 /// The choice per region: `region_id, model, backtest_msle, naive_msle`.
@@ -451,25 +424,10 @@ pub fn choices_frame(choices: &[Choice]) -> Result<DataFrame, EngineError> {
     DataFrame::new(
         choices.len(),
         vec![
-            Column::new(
-                "region_id".into(),
-                choices.iter().map(|c| c.region_id.as_str()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "model".into(),
-                choices.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "backtest_msle".into(),
-                choices.iter().map(|c| nan_to_null(c.msle)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "naive_msle".into(),
-                choices
-                    .iter()
-                    .map(|c| nan_to_null(c.naive_msle))
-                    .collect::<Vec<_>>(),
-            ),
+            text_col("region_id", choices.iter().map(|c| c.region_id.as_str())),
+            text_col("model", choices.iter().map(|c| c.model.as_str())),
+            score_col("backtest_msle", choices.iter().map(|c| c.msle)),
+            score_col("naive_msle", choices.iter().map(|c| c.naive_msle)),
         ],
     )
     .map_err(EngineError::polars("building the model choice table"))
