@@ -1,37 +1,7 @@
-//! Shared pieces of vigil's benchmarks: a seeded generator of synthetic monthly count series and
-//! a process CPU clock.
+//! Shared pieces of vigil's benchmarks: seeded synthetic monthly count series and a process CPU
+//! clock.
 
-/// SplitMix64: a tiny, well-known seeded generator, so the synthetic series are the same on
-/// every machine without pulling a random-number crate into the benchmark.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = self.uniform().max(f64::MIN_POSITIVE);
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-}
+pub use vigil_models::rng::SplitMix64;
 
 /// `n` synthetic monthly series of length `len`: a level between 5 and 200, a trend, a yearly
 /// cycle and noise, rounded to non-negative counts; about one series in five is intermittent.

@@ -3,7 +3,9 @@
 //! The stages of a vigil job as library functions: [`mapping`] (schema mappings onto the
 //! canonical incident schema), [`read`] (CSV, gzip CSV, Parquet, Arrow IPC), [`ingest`] (quality
 //! rules and quarantine), [`panel`] (zero-filled region × period counts), [`series`] (per-region
-//! forecasts and rolling change), [`charts`], and [`output`] (atomic run folders with a manifest).
+//! series and rolling change), [`forecasting`] (backtests, model choice, forecast tables),
+//! [`trend`] (Mann-Kendall, Sen's slope), [`charts`], and [`output`] (atomic run folders with a
+//! manifest).
 
 /// Implements `Display` and `FromStr` for an enum with `ALL` and `as_str`, so that specs,
 /// outputs and error messages spell its values the same way. A bad value gets a message that
@@ -47,7 +49,9 @@ pub mod panel;
 pub mod period;
 pub mod quality;
 pub mod read;
+pub mod seasonality;
 pub mod series;
+pub mod trend;
 
 pub use classification::Classification;
 pub use error::EngineError;

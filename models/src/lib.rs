@@ -21,6 +21,7 @@ mod conformal;
 mod ets;
 mod intermittent;
 pub mod metrics;
+pub mod rng;
 mod runner;
 
 pub use backtest::{Backtest, BacktestRow, BacktestSettings, backtest};
