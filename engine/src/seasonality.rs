@@ -87,7 +87,7 @@ pub struct SeasonStat {
 
 /// The STL settings the module uses, for a series with `period` periods per cycle.
 pub fn stl_params(period: usize) -> stlrs::StlParams {
-    let odd = |v: usize| if v % 2 == 0 { v + 1 } else { v };
+    let odd = |v: usize| if v.is_multiple_of(2) { v + 1 } else { v };
     let mut p = stlrs::params();
     p.seasonal_length(13)
         .trend_length(odd((1.5 * period as f64 / (1.0 - 1.5 / 13.0)).ceil() as usize))
@@ -208,6 +208,88 @@ pub fn seasonality(y: &[f64], first_season: usize, s: &SeasonalitySettings) -> S
     }
 }
 
+/// One row per region and season: `level, region_id, status (ok | insufficient_data), reason,
+/// window_start, window_end, season (1..period: the month for monthly data), mean, index,
+/// index_lo, index_hi, peak, seasonal_strength, trend_strength`. A region with insufficient
+/// data has one row with a null season and null statistics.
+pub fn seasonality_frame(
+    series: &[crate::series::RegionSeries],
+    level: crate::Level,
+    frequency: crate::Frequency,
+    s: &SeasonalitySettings,
+) -> Result<polars::prelude::DataFrame, crate::EngineError> {
+    use crate::period::to_epoch_days;
+    use chrono::Datelike;
+    use polars::prelude::*;
+    let mut region = Vec::new();
+    let (mut status, mut reason) = (Vec::new(), Vec::new());
+    let (mut w0, mut w1) = (Vec::new(), Vec::new());
+    let mut season = Vec::new();
+    let mut stats: [Vec<Option<f64>>; 6] = Default::default();
+    let mut peak = Vec::new();
+    for r in series {
+        let Some(first) = r.ds.first() else { continue };
+        let first_season = match frequency {
+            crate::Frequency::Month => first.month0() as usize,
+            crate::Frequency::Quarter => first.month0() as usize / 3,
+            _ => 0,
+        };
+        let got = seasonality(&r.y, first_season, s);
+        let window = (r.ds.get(got.start).copied(), r.ds.last().copied());
+        let finite = |v: f64| v.is_finite().then_some(v);
+        let mut push = |st: Option<&SeasonStat>| {
+            region.push(r.region_id.clone());
+            status.push(got.status);
+            reason.push(got.reason.clone());
+            w0.push(window.0.map(to_epoch_days));
+            w1.push(window.1.map(to_epoch_days));
+            season.push(st.map(|x| x.season as u32 + 1));
+            let v = st.map(|x| [x.mean, x.index, x.index_lo, x.index_hi]);
+            for (k, col) in stats.iter_mut().enumerate().take(4) {
+                col.push(v.and_then(|v| finite(v[k])));
+            }
+            stats[4].push(finite(got.seasonal_strength));
+            stats[5].push(finite(got.trend_strength));
+            peak.push(st.map(|x| x.peak));
+        };
+        if got.seasons.is_empty() {
+            push(None);
+        } else {
+            for st in &got.seasons {
+                push(Some(st));
+            }
+        }
+    }
+    let ctx = "building the seasonality table";
+    let n = region.len();
+    let date = |name: &str, v: Vec<Option<i32>>| {
+        Column::new(name.into(), v)
+            .cast(&DataType::Date)
+            .map_err(crate::EngineError::polars(ctx))
+    };
+    let [mean, index, lo, hi, fs, ft] = stats;
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("level".into(), vec![level.as_str(); n]),
+            Column::new("region_id".into(), region),
+            Column::new("status".into(), status),
+            Column::new("reason".into(), reason),
+            date("window_start", w0)?,
+            date("window_end", w1)?,
+            Column::new("season".into(), season),
+            Column::new("mean".into(), mean),
+            Column::new("index".into(), index),
+            Column::new("index_lo".into(), lo),
+            Column::new("index_hi".into(), hi),
+            Column::new("peak".into(), peak),
+            Column::new("seasonal_strength".into(), fs),
+            Column::new("trend_strength".into(), ft),
+        ],
+    )
+    .map_err(crate::EngineError::polars(ctx))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,7 +309,11 @@ mod tests {
         let peaks: Vec<usize> = s.seasons.iter().filter(|x| x.peak).map(|x| x.season).collect();
         assert_eq!(peaks, vec![6, 7]);
         assert!(s.seasonal_strength > 0.9, "{}", s.seasonal_strength);
-        assert!(s.seasons.iter().all(|x| x.index_lo <= x.index && x.index <= x.index_hi));
+        assert!(
+            s.seasons
+                .iter()
+                .all(|x| x.index_lo <= x.index && x.index <= x.index_hi)
+        );
     }
 
     #[test]

@@ -209,7 +209,7 @@ pub fn mann_kendall_hamed_rao(x: &[f64], alpha: f64) -> Option<MannKendall> {
     let bound = distrs::Normal::ppf(1.0 - alpha / 2.0, 0.0, 1.0) / nf.sqrt();
     let mut sum = 0.0;
     for (k, r) in rho.iter().enumerate().skip(1) {
-        if r.is_finite() && r.abs() >= bound {
+        if r.is_finite() && r.abs() > bound {
             let kf = k as f64;
             sum += (nf - kf) * (nf - kf - 1.0) * (nf - kf - 2.0) * r;
         }
@@ -256,6 +256,103 @@ pub fn seasonal_mann_kendall(x: &[f64], period: usize) -> Option<MannKendall> {
         slope,
         intercept,
     })
+}
+
+/// Settings of the trend table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendSettings {
+    /// Periods tested by Mann-Kendall and Hamed–Rao, counted back from the end (e.g. 36).
+    pub window: usize,
+    /// Periods tested by the seasonal test (e.g. 120: ten years of months).
+    pub seasonal_window: usize,
+    /// Periods per cycle (12 for months).
+    pub period: usize,
+    /// Significance level of `direction` and of Hamed–Rao's lag selection.
+    pub alpha: f64,
+}
+
+/// One row per region and test: `level, region_id, test (mann_kendall | hamed_rao |
+/// seasonal_mann_kendall), window_start, window_end (period starts), n, s, var_s, z, p, tau,
+/// slope (per period; per cycle for the seasonal test), intercept, direction (increasing |
+/// decreasing | no trend | insufficient data)`.
+pub fn trend_frame(
+    series: &[crate::series::RegionSeries],
+    level: crate::Level,
+    s: &TrendSettings,
+) -> Result<polars::prelude::DataFrame, crate::EngineError> {
+    use crate::period::to_epoch_days;
+    use polars::prelude::*;
+    type Test = fn(&[f64], &TrendSettings) -> Option<MannKendall>;
+    type Window = fn(&TrendSettings) -> usize;
+    let tests: [(&str, Window, Test); 3] = [
+        ("mann_kendall", |s| s.window, |x, _| mann_kendall(x)),
+        (
+            "hamed_rao",
+            |s| s.window,
+            |x, s| mann_kendall_hamed_rao(x, s.alpha),
+        ),
+        (
+            "seasonal_mann_kendall",
+            |s| s.seasonal_window,
+            |x, s| seasonal_mann_kendall(x, s.period),
+        ),
+    ];
+    let mut region = Vec::new();
+    let mut test_name = Vec::new();
+    let (mut w0, mut w1) = (Vec::new(), Vec::new());
+    let mut num: [Vec<Option<f64>>; 8] = Default::default();
+    let mut n_col = Vec::new();
+    let mut direction = Vec::new();
+    for r in series {
+        if r.y.is_empty() {
+            continue;
+        }
+        for (name, window, test) in &tests {
+            let w = window(s).min(r.y.len());
+            let start = r.y.len() - w;
+            let got = test(&r.y[start..], s);
+            region.push(r.region_id.as_str());
+            test_name.push(*name);
+            w0.push(to_epoch_days(r.ds[start]));
+            w1.push(to_epoch_days(r.ds[r.ds.len() - 1]));
+            n_col.push(w as u32);
+            let vals = got
+                .as_ref()
+                .map(|m| [m.s, m.var_s, m.z, m.p, m.tau, m.slope, m.intercept, 0.0]);
+            for (k, col) in num.iter_mut().enumerate().take(7) {
+                col.push(vals.map(|v| v[k]).filter(|v| v.is_finite()));
+            }
+            direction.push(got.map_or("insufficient data", |m| m.direction(s.alpha)));
+        }
+    }
+    let ctx = "building the trend table";
+    let n = region.len();
+    let date = |name: &str, v: Vec<i32>| {
+        Column::new(name.into(), v)
+            .cast(&DataType::Date)
+            .map_err(crate::EngineError::polars(ctx))
+    };
+    let [s_, var_s, z, p, tau, slope, intercept, _] = num;
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("level".into(), vec![level.as_str(); n]),
+            Column::new("region_id".into(), region),
+            Column::new("test".into(), test_name),
+            date("window_start", w0)?,
+            date("window_end", w1)?,
+            Column::new("n".into(), n_col),
+            Column::new("s".into(), s_),
+            Column::new("var_s".into(), var_s),
+            Column::new("z".into(), z),
+            Column::new("p".into(), p),
+            Column::new("tau".into(), tau),
+            Column::new("slope".into(), slope),
+            Column::new("intercept".into(), intercept),
+            Column::new("direction".into(), direction),
+        ],
+    )
+    .map_err(crate::EngineError::polars(ctx))
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@ use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
+use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frame};
 use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, region_series, rolling_change};
+use vigil_engine::trend::{TrendSettings, trend_frame};
 use vigil_models::metrics::ModelScores;
 use vigil_models::{BacktestSettings, DEFAULT_PROBS, Forecaster};
 
@@ -337,7 +339,22 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     }
     let t = Instant::now();
     let mut change = rolling_change(&series, spec.window)?;
-    stage("change", t);
+    let period = spec.frequency.periods_per_year();
+    let trend_settings = TrendSettings {
+        window: spec.mk_window,
+        seasonal_window: spec.cycles * period,
+        period,
+        alpha: spec.alpha,
+    };
+    let mut trend = trend_frame(&series, spec.level, &trend_settings)?;
+    let season_settings = SeasonalitySettings {
+        period,
+        cycles: spec.cycles,
+        bootstrap: spec.bootstrap,
+        ..SeasonalitySettings::default()
+    };
+    let mut seasonality = seasonality_frame(&series, spec.level, spec.frequency, &season_settings)?;
+    stage("trends", t);
     summarise_fallbacks(&fallbacks, &mut warnings);
 
     let t = Instant::now();
@@ -408,6 +425,18 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         &mut choices,
         class,
         "the model chosen for each region and its backtest MSLE",
+    )?;
+    writer.write_parquet(
+        "trend.parquet",
+        &mut trend,
+        class,
+        "Mann-Kendall, Hamed-Rao and seasonal Mann-Kendall tests with Sen's slope per region",
+    )?;
+    writer.write_parquet(
+        "seasonality.parquet",
+        &mut seasonality,
+        class,
+        "seasonal profile per region and season, with bootstrap band, peaks and STL strength",
     )?;
     writer.write_parquet(
         "change.parquet",

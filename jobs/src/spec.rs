@@ -138,6 +138,14 @@ fn default_tsb() -> [f64; 2] {
 pub struct TrendsSection {
     /// Periods in the rolling window; default one year of periods.
     pub window: Option<i64>,
+    /// Periods tested by Mann-Kendall; default three years of periods.
+    pub mk_window: Option<i64>,
+    /// Full cycles used by the seasonal test and the seasonality profile; default 10.
+    pub cycles: Option<i64>,
+    /// Significance level; default 0.05.
+    pub alpha: Option<f64>,
+    /// Bootstrap resamples of the seasonality band; default 500.
+    pub bootstrap: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -221,6 +229,10 @@ pub struct ValidSpec {
     pub model_window: usize,
     pub tsb_alphas: (f64, f64),
     pub window: usize,
+    pub mk_window: usize,
+    pub cycles: usize,
+    pub alpha: f64,
+    pub bootstrap: usize,
     pub max_quarantined_fraction: Option<f64>,
     pub out_dir: PathBuf,
     pub top_regions: usize,
@@ -500,6 +512,30 @@ impl JobSpec {
         {
             problems.push(format!("trends.window: {w} must be between 1 and 1000 periods"));
         }
+        if let Some(w) = self.trends.mk_window
+            && !(4..=1000).contains(&w)
+        {
+            problems.push(format!(
+                "trends.mk_window: {w} must be between 4 and 1000 periods"
+            ));
+        }
+        if let Some(c) = self.trends.cycles
+            && !(2..=100).contains(&c)
+        {
+            problems.push(format!("trends.cycles: {c} must be between 2 and 100 cycles"));
+        }
+        if let Some(a) = self.trends.alpha
+            && !(a > 0.0 && a < 0.5)
+        {
+            problems.push(format!("trends.alpha: {a} must lie in (0, 0.5), e.g. 0.05"));
+        }
+        if let Some(b) = self.trends.bootstrap
+            && !(10..=100_000).contains(&b)
+        {
+            problems.push(format!(
+                "trends.bootstrap: {b} must be between 10 and 100000 resamples"
+            ));
+        }
         if let Some(f) = self.quality.max_quarantined_fraction
             && !(0.0..=1.0).contains(&f)
         {
@@ -542,6 +578,13 @@ impl JobSpec {
                 .trends
                 .window
                 .map_or(frequency.periods_per_year(), |w| w as usize),
+            mk_window: self
+                .trends
+                .mk_window
+                .map_or(3 * frequency.periods_per_year(), |w| w as usize),
+            cycles: self.trends.cycles.map_or(10, |c| c as usize),
+            alpha: self.trends.alpha.unwrap_or(0.05),
+            bootstrap: self.trends.bootstrap.map_or(500, |b| b as usize),
             max_quarantined_fraction: self.quality.max_quarantined_fraction,
             out_dir: overrides
                 .out

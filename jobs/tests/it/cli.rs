@@ -33,6 +33,8 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         "metrics.parquet",
         "skill.parquet",
         "model_choice.parquet",
+        "trend.parquet",
+        "seasonality.parquet",
     ] {
         assert!(
             listed.iter().any(|p| p == Path::new(f)),
@@ -88,7 +90,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         );
         compared += 1;
     }
-    assert!(compared >= 23);
+    assert!(compared >= 25);
 
     // Running it again where it already ran is a no-op that says so.
     let again = run_monthly(&tmp.path().join("a"), &[]);
