@@ -42,6 +42,7 @@ pub mod charts;
 pub mod classification;
 pub mod error;
 pub mod forecasting;
+pub mod hotspots;
 pub mod ingest;
 pub mod mapping;
 pub mod output;

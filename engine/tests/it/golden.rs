@@ -137,3 +137,46 @@ fn stl_components_match_statsmodels() {
         );
     }
 }
+
+#[test]
+fn gi_star_matches_esda_with_bh_discoveries() {
+    use vigil_engine::hotspots::{benjamini_hochberg, gi_star, two_sided_p};
+    let g = load("getis_ord.json");
+    let y = floats(&g["y"]);
+    for case in ["queen", "distance_band"] {
+        let c = &g["cases"][case];
+        let nb: Vec<Vec<usize>> = c["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                l.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as usize)
+                    .collect()
+            })
+            .collect();
+        let z = gi_star(&y, &nb);
+        let want = floats(&c["Zs"]);
+        for (i, (a, b)) in z.iter().zip(&want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{case} cell {i}: z {a}, esda {b}"
+            );
+        }
+        let p: Vec<f64> = z.iter().map(|z| two_sided_p(*z)).collect();
+        let sig = benjamini_hochberg(&p, 0.05);
+        let want_sig: Vec<bool> = c["fdr_bh"]["significant"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_bool().unwrap())
+            .collect();
+        assert_eq!(sig, want_sig, "{case}: BH discoveries");
+        assert!(
+            sig.iter().any(|s| *s),
+            "{case}: the planted hot block must be found"
+        );
+    }
+}
