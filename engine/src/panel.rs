@@ -45,6 +45,13 @@ named_enum!(Level, "level");
 /// The label of a region with no admin unit or grid cell.
 pub const UNKNOWN: &str = "unknown";
 
+/// A name as one segment of a `/`-separated region id: `%` becomes `%25` and `/` becomes
+/// `%2F`, so a name that contains a slash (GED has an admin-2 unit "Hkamti district/Naga Hills
+/// district") cannot be mistaken for two levels of the hierarchy.
+pub fn id_segment(name: &str) -> String {
+    name.replace('%', "%25").replace('/', "%2F")
+}
+
 /// How to build a panel.
 #[derive(Debug, Clone)]
 pub struct PanelOptions {
@@ -199,7 +206,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         let cname = country.get(i).unwrap_or(&code).to_string();
         let (id, attrs) = match options.level {
             Level::Country => (
-                code.clone(),
+                id_segment(&code),
                 RegionAttrs {
                     name: cname.clone(),
                     country_code: code.clone(),
@@ -210,7 +217,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                 },
             ),
             Level::Admin1 => (
-                format!("{code}/{a1s}"),
+                format!("{}/{}", id_segment(&code), id_segment(a1s)),
                 RegionAttrs {
                     name: format!("{a1s} ({cname})"),
                     country_code: code.clone(),
@@ -221,7 +228,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                 },
             ),
             Level::Admin2 => (
-                format!("{code}/{a1s}/{a2s}"),
+                format!("{}/{}/{}", id_segment(&code), id_segment(a1s), id_segment(a2s)),
                 RegionAttrs {
                     name: format!("{a2s}, {a1s} ({cname})"),
                     country_code: code.clone(),
@@ -244,7 +251,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                     },
                 ),
                 None => (
-                    format!("{code}/pg-{UNKNOWN}"),
+                    format!("{}/pg-{UNKNOWN}", id_segment(&code)),
                     RegionAttrs {
                         name: format!("unknown cell ({cname})"),
                         country_code: code.clone(),

@@ -179,3 +179,67 @@ fn periods_start_on_mondays_months_and_quarters() {
         vec![date("2020-12-28"), date("2021-01-04"), date("2021-01-11")]
     );
 }
+
+/// `(region_id, ds) → (events, fatalities_best)` of a panel, with each region id mapped by `key`.
+fn sums_by(df: &DataFrame, key: impl Fn(&str) -> String) -> Sums {
+    let ids = df.column("region_id").unwrap().str().unwrap().clone();
+    let ds = df.column("ds").unwrap().cast(&DataType::Int32).unwrap();
+    let ds = ds.i32().unwrap().clone();
+    let ev = df.column("events").unwrap().i64().unwrap().clone();
+    let fat = df.column("fatalities_best").unwrap().i64().unwrap().clone();
+    let mut out: BTreeMap<(String, i32), (i64, i64)> = BTreeMap::new();
+    for i in 0..df.height() {
+        let e = out
+            .entry((key(ids.get(i).unwrap()), ds.get(i).unwrap()))
+            .or_default();
+        e.0 += ev.get(i).unwrap();
+        e.1 += fat.get(i).unwrap();
+    }
+    out
+}
+
+type Sums = BTreeMap<(String, i32), (i64, i64)>;
+
+/// The first few cells where two sum tables differ (empty when they agree).
+fn differences(a: &Sums, b: &Sums) -> Vec<String> {
+    let keys: BTreeSet<&(String, i32)> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .take(5)
+        .map(|k| format!("{k:?}: {:?} vs {:?}", a.get(k), b.get(k)))
+        .collect()
+}
+
+#[test]
+fn the_hierarchy_is_consistent_children_sum_to_their_parents_every_period() {
+    let got = ged();
+    let panel = |level| {
+        let opts = PanelOptions {
+            level,
+            frequency: Frequency::Month,
+            start: None,
+            as_of: date("2021-12-31"),
+        };
+        build_panel(&got.incidents, &opts).unwrap().frame
+    };
+    let (country, admin1, admin2, grid) = (
+        panel(Level::Country),
+        panel(Level::Admin1),
+        panel(Level::Admin2),
+        panel(Level::Grid),
+    );
+    let parent = |id: &str| id.rsplit_once('/').map_or(id.to_string(), |(p, _)| p.to_string());
+    let itself = |id: &str| id.to_string();
+    // admin2 `cc/a1/a2` → admin1 `cc/a1` → country `cc`, for every region and month
+    let a2_up = sums_by(&admin2, parent);
+    let a1 = sums_by(&admin1, itself);
+    assert_eq!(differences(&a2_up, &a1), Vec::<String>::new(), "admin2 → admin1");
+    let a1_up = sums_by(&admin1, parent);
+    let c = sums_by(&country, itself);
+    assert_eq!(differences(&a1_up, &c), Vec::<String>::new(), "admin1 → country");
+    assert!(c.len() >= 9 * 396, "{} country-months", c.len());
+    // grid cells cross borders, so they are compared with the all-country total per month
+    let all = |_: &str| String::from("all");
+    let (g, t) = (sums_by(&grid, all), sums_by(&country, all));
+    assert_eq!(differences(&g, &t), Vec::<String>::new(), "grid → total");
+}
