@@ -284,10 +284,8 @@ pub fn quantile_column(p: f64) -> String {
     }
 }
 
-fn date_column(name: &str, days: Vec<i32>, ctx: &str) -> Result<Column, EngineError> {
-    Column::new(name.into(), days)
-        .cast(&DataType::Date)
-        .map_err(EngineError::polars(ctx.to_string()))
+fn date_column(name: &str, days: Vec<i32>) -> Result<Column, EngineError> {
+    crate::period::date_column(name, days.into_iter().map(Some).collect())
 }
 
 /// The backtest in long format: `region_id, cutoff, ds, horizon, model, y, mean, q05 … q95,
@@ -307,14 +305,12 @@ pub fn backtest_frame(series: &[RegionSeries], bt: &Backtest) -> Result<DataFram
             rows.iter()
                 .map(|r| to_epoch_days(series[r.series].ds[r.cutoff - 1]))
                 .collect(),
-            ctx,
         )?,
         date_column(
             "ds",
             rows.iter()
                 .map(|r| to_epoch_days(series[r.series].ds[r.cutoff + r.horizon - 1]))
                 .collect(),
-            ctx,
         )?,
         Column::new(
             "horizon".into(),
@@ -476,8 +472,8 @@ pub fn forecasts_frame(
     let n = rid.len();
     let mut cols = vec![
         Column::new("region_id".into(), rid),
-        date_column("cutoff", cutoff, ctx)?,
-        date_column("ds", ds, ctx)?,
+        date_column("cutoff", cutoff)?,
+        date_column("ds", ds)?,
         Column::new("horizon".into(), hz),
         Column::new("model".into(), model),
         Column::new("chosen".into(), chosen),

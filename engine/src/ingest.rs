@@ -588,9 +588,7 @@ pub fn ingest(
 }
 
 fn date_column(name: &str, days: Vec<i32>) -> Result<Column, EngineError> {
-    Column::new(name.into(), days)
-        .cast(&DataType::Date)
-        .map_err(EngineError::polars(format!("building column {name}")))
+    crate::period::date_column(name, days.into_iter().map(Some).collect())
 }
 
 fn build_incidents(

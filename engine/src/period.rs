@@ -84,6 +84,17 @@ impl Frequency {
 
 named_enum!(Frequency, "frequency");
 
+/// A polars `Date` column from days since 1970-01-01 (null where `None`).
+pub fn date_column(
+    name: &str,
+    days: Vec<Option<i32>>,
+) -> Result<polars::prelude::Column, crate::EngineError> {
+    use polars::prelude::{Column, DataType};
+    Column::new(name.into(), days)
+        .cast(&DataType::Date)
+        .map_err(crate::EngineError::polars(format!("building column {name}")))
+}
+
 /// Days since 1970-01-01, as polars stores dates.
 pub fn to_epoch_days(date: NaiveDate) -> i32 {
     let days = date.signed_duration_since(epoch()).num_days();

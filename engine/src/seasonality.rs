@@ -262,11 +262,7 @@ pub fn seasonality_frame(
     }
     let ctx = "building the seasonality table";
     let n = region.len();
-    let date = |name: &str, v: Vec<Option<i32>>| {
-        Column::new(name.into(), v)
-            .cast(&DataType::Date)
-            .map_err(crate::EngineError::polars(ctx))
-    };
+    let date = crate::period::date_column;
     let [mean, index, lo, hi, fs, ft] = stats;
     DataFrame::new(
         n,

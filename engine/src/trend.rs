@@ -327,11 +327,7 @@ pub fn trend_frame(
     }
     let ctx = "building the trend table";
     let n = region.len();
-    let date = |name: &str, v: Vec<i32>| {
-        Column::new(name.into(), v)
-            .cast(&DataType::Date)
-            .map_err(crate::EngineError::polars(ctx))
-    };
+    let date = |name: &str, v: Vec<i32>| crate::period::date_column(name, v.into_iter().map(Some).collect());
     let [s_, var_s, z, p, tau, slope, intercept, _] = num;
     DataFrame::new(
         n,
