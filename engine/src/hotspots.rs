@@ -8,6 +8,24 @@
 //! cell's neighbours and the cell itself (`w_ii = 1`), `W_i` counts them, `ȳ` and `s` are the
 //! mean and population standard deviation of all `n` cells. p-values are two-sided normal;
 //! Benjamini–Hochberg controls the false-discovery rate across the cells of one period.
+//!
+//! **Emerging hot spots** follow ESRI's Emerging Hot Spot Analysis on a space-time cube of
+//! cells × time steps: Gi* per step (spatial neighbours only), a cell is a hot (cold) spot in a
+//! step when its z is positive (negative) and significant after BH at `alpha`, and the
+//! Mann-Kendall test of its z-scores over the steps says whether clustering intensifies. With
+//! `T` steps, `H` hot steps and the final step `T`, the classes are, checked in this order
+//! (cold classes mirror the hot ones):
+//!
+//! 1. **new**: hot in the final step and in no other;
+//! 2. **intensifying** / **persistent** / **diminishing**: hot in at least 90% of the steps
+//!    including the final one, with z rising significantly / no significant trend / falling
+//!    significantly;
+//! 3. **consecutive**: hot in an uninterrupted run of at least two steps that ends with the final
+//!    step, and never hot before that run;
+//! 4. **oscillating**: hot in the final step, and a significant cold spot in some earlier step;
+//! 5. **sporadic**: hot in the final step and some earlier steps, never cold;
+//! 6. **historical**: not hot in the final step, but hot in at least 90% of the steps;
+//! 7. otherwise **no pattern detected**.
 
 /// Gi* z-scores of `y` with binary weights: `neighbors[i]` lists the cells next to `i` (not `i`
 /// itself). NaN for every cell when all values are equal (no variation to test).
@@ -82,6 +100,136 @@ pub fn prio_grid_queen(gid: i64) -> Vec<i64> {
     out
 }
 
+/// A cell's emerging hot-spot class (see the module documentation).
+pub fn emerging_class(z: &[f64], significant: &[bool], alpha: f64) -> String {
+    let hot: Vec<bool> = z.iter().zip(significant).map(|(z, s)| *s && *z > 0.0).collect();
+    let cold: Vec<bool> = z.iter().zip(significant).map(|(z, s)| *s && *z < 0.0).collect();
+    if let Some(c) = class_of(z, &hot, &cold, alpha) {
+        return format!("{c} hot spot");
+    }
+    let neg: Vec<f64> = z.iter().map(|v| -v).collect();
+    if let Some(c) = class_of(&neg, &cold, &hot, alpha) {
+        return format!("{c} cold spot");
+    }
+    "no pattern detected".into()
+}
+
+/// The hot-spot class of a cell given its hot and cold steps (for cold spots, pass negated z
+/// and swap the flags).
+fn class_of(z: &[f64], hot: &[bool], cold: &[bool], alpha: f64) -> Option<&'static str> {
+    let t = hot.len();
+    if t == 0 {
+        return None;
+    }
+    let n_hot = hot.iter().filter(|h| **h).count();
+    let mostly = n_hot as f64 >= 0.9 * t as f64;
+    let last = hot[t - 1];
+    if !last {
+        return mostly.then_some("historical");
+    }
+    if n_hot == 1 {
+        return Some("new");
+    }
+    if mostly {
+        let finite: Vec<f64> = z.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect();
+        let trend = crate::trend::mann_kendall(&finite).map_or("no trend", |m| m.direction(alpha));
+        return Some(match trend {
+            "increasing" => "intensifying",
+            "decreasing" => "diminishing",
+            _ => "persistent",
+        });
+    }
+    let run = hot.iter().rev().take_while(|h| **h).count();
+    if run >= 2 && run == n_hot {
+        return Some("consecutive");
+    }
+    if cold.iter().any(|c| *c) {
+        return Some("oscillating");
+    }
+    Some("sporadic")
+}
+
+/// One cell's result over the steps of a space-time cube.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellHistory {
+    /// Gi* z-score per step.
+    pub z: Vec<f64>,
+    /// Two-sided p per step.
+    pub p: Vec<f64>,
+    /// Significant after Benjamini–Hochberg within the step.
+    pub significant: Vec<bool>,
+    /// Mann-Kendall of the z-scores (NaN z counted as 0); `None` with fewer than 3 steps.
+    pub trend: Option<crate::trend::MannKendall>,
+    /// The emerging hot-spot class.
+    pub class: String,
+}
+
+/// Emerging hot-spot analysis of `cube[step][cell]` with `neighbors[cell]` (binary, queen or
+/// any other contiguity), FDR-controlled at `alpha` per step.
+pub fn emerging_hotspots(cube: &[Vec<f64>], neighbors: &[Vec<usize>], alpha: f64) -> Vec<CellHistory> {
+    let n = neighbors.len();
+    let mut z = vec![Vec::with_capacity(cube.len()); n];
+    let mut p = vec![Vec::with_capacity(cube.len()); n];
+    let mut sig = vec![Vec::with_capacity(cube.len()); n];
+    for step in cube {
+        let zs = gi_star(step, neighbors);
+        let ps: Vec<f64> = zs.iter().map(|v| two_sided_p(*v)).collect();
+        let ss = benjamini_hochberg(&ps, alpha);
+        for c in 0..n {
+            z[c].push(zs[c]);
+            p[c].push(ps[c]);
+            sig[c].push(ss[c]);
+        }
+    }
+    (0..n)
+        .map(|c| {
+            let finite: Vec<f64> = z[c].iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect();
+            HistoryParts {
+                class: emerging_class(&z[c], &sig[c], alpha),
+                trend: crate::trend::mann_kendall(&finite),
+            }
+            .with(std::mem::take(&mut z[c]), std::mem::take(&mut p[c]), std::mem::take(&mut sig[c]))
+        })
+        .collect()
+}
+
+struct HistoryParts {
+    class: String,
+    trend: Option<crate::trend::MannKendall>,
+}
+
+impl HistoryParts {
+    fn with(self, z: Vec<f64>, p: Vec<f64>, significant: Vec<bool>) -> CellHistory {
+        CellHistory {
+            z,
+            p,
+            significant,
+            trend: self.trend,
+            class: self.class,
+        }
+    }
+}
+
+/// Queen neighbours of a `rows × cols` lattice with row-major ids (for tests and fixtures).
+pub fn lattice_queen(rows: usize, cols: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for r in 0..rows as i64 {
+        for c in 0..cols as i64 {
+            let mut nb = Vec::new();
+            for dr in -1..=1 {
+                for dc in -1..=1 {
+                    let (rr, cc) = (r + dr, c + dc);
+                    if (dr, dc) != (0, 0) && (0..rows as i64).contains(&rr) && (0..cols as i64).contains(&cc) {
+                        nb.push((rr * cols as i64 + cc) as usize);
+                    }
+                }
+            }
+            out.push(nb);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +249,90 @@ mod tests {
         // p_k ≤ k/5·0.05 is 2
         let d = benjamini_hochberg(&[0.041, 0.001, 0.2, 0.008, 0.039, f64::NAN], 0.05);
         assert_eq!(d, vec![false, true, false, true, false, false]);
+    }
+
+    fn classify(pattern: &str) -> String {
+        // H = significant hot, C = significant cold, . = not significant; z rises through the
+        // steps for 'u', falls for 'd', else flat
+        let (trend, steps) = pattern.split_at(1);
+        let t = steps.len();
+        let z: Vec<f64> = steps
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                let mag = match trend {
+                    "u" => 2.0 + i as f64,
+                    "d" => 2.0 + (t - i) as f64,
+                    _ => 3.0 + if i % 2 == 0 { 0.1 } else { -0.1 },
+                };
+                match c {
+                    'H' => mag,
+                    'C' => -mag,
+                    _ => 0.5,
+                }
+            })
+            .collect();
+        let sig: Vec<bool> = steps.chars().map(|c| c != '.').collect();
+        emerging_class(&z, &sig, 0.05)
+    }
+
+    #[test]
+    fn every_emerging_class_is_recognised() {
+        assert_eq!(classify("-.........H"), "new hot spot");
+        assert_eq!(classify("-........HH"), "consecutive hot spot");
+        assert_eq!(classify("uHHHHHHHHHH"), "intensifying hot spot");
+        assert_eq!(classify("-HHHHHHHHHH"), "persistent hot spot");
+        assert_eq!(classify("dHHHHHHHHHH"), "diminishing hot spot");
+        assert_eq!(classify("-H..H...H.H"), "sporadic hot spot");
+        assert_eq!(classify("-H.C.....HH"), "oscillating hot spot");
+        assert_eq!(classify("-HHHHHHHHHH."), "historical hot spot");
+        assert_eq!(classify("-.........C"), "new cold spot");
+        assert_eq!(classify("-CCCCCCCCCC"), "persistent cold spot");
+        assert_eq!(classify("-H..C.....C"), "oscillating cold spot");
+        assert_eq!(classify("-....H....."), "no pattern detected");
+        // "new" wins over "oscillating": the final hot step is the first hot step
+        assert_eq!(classify("-C..C.....H"), "new hot spot");
+    }
+
+    /// The class found at the centre of a 3 × 3 block planted with `level(step)` in a 24 × 24
+    /// lattice of background (`base` + 0–2 per cell) over 10 steps; and the class of a
+    /// background cell far from the block.
+    fn planted(base: f64, level: &dyn Fn(usize) -> f64) -> (String, String) {
+        let (rows, cols, steps) = (24, 24, 10);
+        let mut rng = vigil_models::rng::SplitMix64::new(11);
+        let mut cube: Vec<Vec<f64>> = (0..steps)
+            .map(|_| (0..rows * cols).map(|_| base + rng.below(3) as f64).collect())
+            .collect();
+        for (t, step) in cube.iter_mut().enumerate() {
+            for r in 10..13 {
+                for c in 10..13 {
+                    step[r * cols + c] = level(t);
+                }
+            }
+        }
+        let got = emerging_hotspots(&cube, &lattice_queen(rows, cols), 0.05);
+        (got[11 * cols + 11].class.clone(), got[2 * cols + 2].class.clone())
+    }
+
+    #[test]
+    fn classes_planted_in_a_space_time_cube_are_recovered() {
+        let cases: [(&str, f64, &dyn Fn(usize) -> f64); 10] = [
+            ("persistent hot spot", 0.0, &|_| 20.0),
+            ("new hot spot", 0.0, &|t| if t == 9 { 20.0 } else { 1.0 }),
+            ("consecutive hot spot", 0.0, &|t| if t >= 7 { 20.0 } else { 1.0 }),
+            ("intensifying hot spot", 0.0, &|t| 3.0 + t as f64),
+            ("diminishing hot spot", 0.0, &|t| 12.0 - t as f64),
+            ("historical hot spot", 0.0, &|t| if t < 9 { 20.0 } else { 1.0 }),
+            ("sporadic hot spot", 0.0, &|t| if t % 3 == 0 { 20.0 } else { 1.0 }),
+            ("new cold spot", 10.0, &|t| if t == 9 { 0.0 } else { 11.0 }),
+            ("persistent cold spot", 10.0, &|_| 0.0),
+            ("no pattern detected", 0.0, &|_| 1.0),
+        ];
+        for (want, base, level) in cases {
+            let (centre, far) = planted(base, level);
+            assert_eq!(centre, want);
+            assert_eq!(far, "no pattern detected", "background while planting {want}");
+        }
     }
 
     #[test]
