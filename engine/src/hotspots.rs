@@ -183,12 +183,19 @@ pub fn emerging_hotspots(cube: &[Vec<f64>], neighbors: &[Vec<usize>], alpha: f64
     }
     (0..n)
         .map(|c| {
-            let finite: Vec<f64> = z[c].iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect();
+            let finite: Vec<f64> = z[c]
+                .iter()
+                .map(|v| if v.is_finite() { *v } else { 0.0 })
+                .collect();
             HistoryParts {
                 class: emerging_class(&z[c], &sig[c], alpha),
                 trend: crate::trend::mann_kendall(&finite),
             }
-            .with(std::mem::take(&mut z[c]), std::mem::take(&mut p[c]), std::mem::take(&mut sig[c]))
+            .with(
+                std::mem::take(&mut z[c]),
+                std::mem::take(&mut p[c]),
+                std::mem::take(&mut sig[c]),
+            )
         })
         .collect()
 }
@@ -219,7 +226,8 @@ pub fn lattice_queen(rows: usize, cols: usize) -> Vec<Vec<usize>> {
             for dr in -1..=1 {
                 for dc in -1..=1 {
                     let (rr, cc) = (r + dr, c + dc);
-                    if (dr, dc) != (0, 0) && (0..rows as i64).contains(&rr) && (0..cols as i64).contains(&cc) {
+                    if (dr, dc) != (0, 0) && (0..rows as i64).contains(&rr) && (0..cols as i64).contains(&cc)
+                    {
                         nb.push((rr * cols as i64 + cc) as usize);
                     }
                 }
@@ -228,6 +236,126 @@ pub fn lattice_queen(rows: usize, cols: usize) -> Vec<Vec<usize>> {
         }
     }
     out
+}
+
+/// How the hotspot table is built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotspotSettings {
+    /// Periods per time step of the cube (12: years of months).
+    pub step_len: usize,
+    /// Time steps, counted back from the last period.
+    pub steps: usize,
+    /// False-discovery rate per step, and the level of the z-score trend.
+    pub alpha: f64,
+}
+
+/// Emerging hot spots on PRIO-GRID cells: `series` are the cells of a grid panel (`pg<gid>`;
+/// cells with an unknown gid are skipped), `country` maps a cell id to its country code. The
+/// study area is every cell with an event in the panel plus its queen neighbours (counted as
+/// zero). One row per cell × step: `level` (`grid`), `region_id`, `grid_id`, `country_code` (null
+/// for neighbour-only cells), `step` (1 = oldest), `step_start`, `step_end` (first and last period
+/// of the step), `value` (the target summed over the step), `gi_z`, `gi_p` (two-sided),
+/// `significant` (`hot`, `cold` or null, after BH within the step), `class`, `trend_z`, `trend_p`
+/// (Mann-Kendall of the cell's z-scores). Empty when the series are shorter than one step.
+pub fn hotspots_frame(
+    series: &[crate::series::RegionSeries],
+    country: &std::collections::HashMap<String, String>,
+    s: &HotspotSettings,
+) -> Result<polars::prelude::DataFrame, crate::EngineError> {
+    use crate::period::{date_column, to_epoch_days};
+    use polars::prelude::*;
+    use std::collections::BTreeMap;
+    let cells: Vec<(i64, &crate::series::RegionSeries)> = series
+        .iter()
+        .filter_map(|r| {
+            r.region_id
+                .strip_prefix("pg")?
+                .parse::<i64>()
+                .ok()
+                .map(|g| (g, r))
+        })
+        .collect();
+    let len = cells.first().map_or(0, |(_, r)| r.y.len());
+    let steps = (len / s.step_len.max(1)).min(s.steps);
+    // study area: observed cells and their neighbours, in gid order
+    let mut index: BTreeMap<i64, Option<usize>> = BTreeMap::new();
+    for (k, (g, _)) in cells.iter().enumerate() {
+        index.insert(*g, Some(k));
+    }
+    for (g, _) in &cells {
+        for nb in prio_grid_queen(*g) {
+            index.entry(nb).or_insert(None);
+        }
+    }
+    let gids: Vec<i64> = index.keys().copied().collect();
+    let pos: std::collections::HashMap<i64, usize> = gids.iter().enumerate().map(|(i, g)| (*g, i)).collect();
+    let neighbors: Vec<Vec<usize>> = gids
+        .iter()
+        .map(|g| {
+            prio_grid_queen(*g)
+                .iter()
+                .filter_map(|n| pos.get(n).copied())
+                .collect()
+        })
+        .collect();
+    let start = len - steps * s.step_len;
+    let cube: Vec<Vec<f64>> = (0..steps)
+        .map(|t| {
+            let (a, b) = (start + t * s.step_len, start + (t + 1) * s.step_len);
+            gids.iter()
+                .map(|g| index[g].map_or(0.0, |k| cells[k].1.y[a..b].iter().sum()))
+                .collect()
+        })
+        .collect();
+    let got = if steps == 0 {
+        Vec::new()
+    } else {
+        emerging_hotspots(&cube, &neighbors, s.alpha)
+    };
+    let ds = cells.first().map(|(_, r)| r.ds.clone()).unwrap_or_default();
+    let mut cols: (Vec<String>, Vec<i64>, Vec<Option<String>>, Vec<u32>) = Default::default();
+    let (mut s0, mut s1, mut value, mut z, mut p) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut sig, mut class, mut tz, mut tp) = (vec![], vec![], vec![], vec![]);
+    for (i, h) in got.iter().enumerate() {
+        let g = gids[i];
+        let id = format!("pg{g}");
+        for t in 0..steps {
+            cols.0.push(id.clone());
+            cols.1.push(g);
+            cols.2.push(country.get(&id).cloned());
+            cols.3.push(t as u32 + 1);
+            s0.push(Some(to_epoch_days(ds[start + t * s.step_len])));
+            s1.push(Some(to_epoch_days(ds[start + (t + 1) * s.step_len - 1])));
+            value.push(cube[t][i]);
+            z.push(h.z[t].is_finite().then_some(h.z[t]));
+            p.push(h.p[t].is_finite().then_some(h.p[t]));
+            sig.push(h.significant[t].then_some(if h.z[t] > 0.0 { "hot" } else { "cold" }));
+            class.push(h.class.clone());
+            tz.push(h.trend.as_ref().map(|m| m.z));
+            tp.push(h.trend.as_ref().map(|m| m.p));
+        }
+    }
+    let n = cols.0.len();
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("level".into(), vec!["grid"; n]),
+            Column::new("region_id".into(), cols.0),
+            Column::new("grid_id".into(), cols.1),
+            Column::new("country_code".into(), cols.2),
+            Column::new("step".into(), cols.3),
+            date_column("step_start", s0)?,
+            date_column("step_end", s1)?,
+            Column::new("value".into(), value),
+            Column::new("gi_z".into(), z),
+            Column::new("gi_p".into(), p),
+            Column::new("significant".into(), sig),
+            Column::new("class".into(), class),
+            Column::new("trend_z".into(), tz),
+            Column::new("trend_p".into(), tp),
+        ],
+    )
+    .map_err(crate::EngineError::polars("building the hotspot table"))
 }
 
 #[cfg(test)]
@@ -316,7 +444,8 @@ mod tests {
 
     #[test]
     fn classes_planted_in_a_space_time_cube_are_recovered() {
-        let cases: [(&str, f64, &dyn Fn(usize) -> f64); 10] = [
+        type Level<'a> = &'a dyn Fn(usize) -> f64;
+        let cases: [(&str, f64, Level); 10] = [
             ("persistent hot spot", 0.0, &|_| 20.0),
             ("new hot spot", 0.0, &|t| if t == 9 { 20.0 } else { 1.0 }),
             ("consecutive hot spot", 0.0, &|t| if t >= 7 { 20.0 } else { 1.0 }),

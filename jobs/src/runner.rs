@@ -12,6 +12,7 @@ use vigil_engine::forecasting::{
     ModelSettings, backtest_frame, build_model, choices_frame, forecasts_frame, metrics_frame, run_forecasts,
     skill_frame,
 };
+use vigil_engine::hotspots::{HotspotSettings, hotspots_frame};
 use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
@@ -355,6 +356,30 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     };
     let mut seasonality = seasonality_frame(&series, spec.level, spec.frequency, &season_settings)?;
     stage("trends", t);
+
+    // Hotspots live on PRIO-GRID cells whatever the job's level.
+    let t = Instant::now();
+    let grid = build_panel(
+        &ing.incidents,
+        &PanelOptions {
+            level: vigil_engine::Level::Grid,
+            frequency: spec.frequency,
+            start: spec.start,
+            as_of: spec.as_of,
+        },
+    )?;
+    let grid_series = region_series(&grid.frame, &spec.target)?;
+    let cell_country = region_countries(&grid.regions)?;
+    let mut hotspots = hotspots_frame(
+        &grid_series,
+        &cell_country,
+        &HotspotSettings {
+            step_len: period,
+            steps: spec.cycles,
+            alpha: spec.alpha,
+        },
+    )?;
+    stage("hotspots", t);
     summarise_fallbacks(&fallbacks, &mut warnings);
 
     let t = Instant::now();
@@ -437,6 +462,12 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         &mut seasonality,
         class,
         "seasonal profile per region and season, with bootstrap band, peaks and STL strength",
+    )?;
+    writer.write_parquet(
+        "hotspots.parquet",
+        &mut hotspots,
+        class,
+        "Getis-Ord Gi* per PRIO-GRID cell and year with emerging hot-spot classes",
     )?;
     writer.write_parquet(
         "change.parquet",
@@ -612,6 +643,17 @@ fn sources(spec: &ValidSpec) -> String {
         .collect();
     names.dedup();
     names.join(" / ")
+}
+
+/// Region id → country code, from a panel's region table.
+fn region_countries(regions: &DataFrame) -> Result<std::collections::HashMap<String, String>> {
+    let ids = regions.column("region_id")?.str()?.clone();
+    let cc = regions.column("country_code")?.str()?.clone();
+    Ok(ids
+        .iter()
+        .zip(cc.iter())
+        .filter_map(|(i, c)| Some((i?.to_string(), c?.to_string())))
+        .collect())
 }
 
 fn region_names(regions: &DataFrame) -> Result<std::collections::HashMap<String, String>> {
