@@ -7,6 +7,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_engine::Classification;
+use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
 use vigil_engine::charts::{ForecastLine, SeriesChart, render_series_chart};
 use vigil_engine::forecasting::{
     ModelSettings, backtest_frame, build_model, choices_frame, forecasts_frame, metrics_frame, run_forecasts,
@@ -355,6 +356,14 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         ..SeasonalitySettings::default()
     };
     let mut seasonality = seasonality_frame(&series, spec.level, spec.frequency, &season_settings)?;
+    let mut changes = changepoints_frame(
+        &series,
+        spec.level,
+        &ChangepointSettings {
+            hazard_lambda: spec.hazard_lambda,
+            ..ChangepointSettings::default()
+        },
+    )?;
     stage("trends", t);
 
     // Hotspots live on PRIO-GRID cells whatever the job's level.
@@ -462,6 +471,12 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         &mut seasonality,
         class,
         "seasonal profile per region and season, with bootstrap band, peaks and STL strength",
+    )?;
+    writer.write_parquet(
+        "changepoints.parquet",
+        &mut changes,
+        class,
+        "change points per region (BOCPD) with the level before and after",
     )?;
     writer.write_parquet(
         "hotspots.parquet",

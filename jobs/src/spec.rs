@@ -146,6 +146,8 @@ pub struct TrendsSection {
     pub alpha: Option<f64>,
     /// Bootstrap resamples of the seasonality band; default 500.
     pub bootstrap: Option<i64>,
+    /// Expected periods between change points (BOCPD's hazard is its inverse); default 60.
+    pub hazard_lambda: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -233,6 +235,7 @@ pub struct ValidSpec {
     pub cycles: usize,
     pub alpha: f64,
     pub bootstrap: usize,
+    pub hazard_lambda: f64,
     pub max_quarantined_fraction: Option<f64>,
     pub out_dir: PathBuf,
     pub top_regions: usize,
@@ -536,6 +539,13 @@ impl JobSpec {
                 "trends.bootstrap: {b} must be between 10 and 100000 resamples"
             ));
         }
+        if let Some(h) = self.trends.hazard_lambda
+            && !(2.0..=10_000.0).contains(&h)
+        {
+            problems.push(format!(
+                "trends.hazard_lambda: {h} must be between 2 and 10000 periods"
+            ));
+        }
         if let Some(f) = self.quality.max_quarantined_fraction
             && !(0.0..=1.0).contains(&f)
         {
@@ -585,6 +595,7 @@ impl JobSpec {
             cycles: self.trends.cycles.map_or(10, |c| c as usize),
             alpha: self.trends.alpha.unwrap_or(0.05),
             bootstrap: self.trends.bootstrap.map_or(500, |b| b as usize),
+            hazard_lambda: self.trends.hazard_lambda.unwrap_or(60.0),
             max_quarantined_fraction: self.quality.max_quarantined_fraction,
             out_dir: overrides
                 .out

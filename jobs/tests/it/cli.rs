@@ -36,6 +36,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         "trend.parquet",
         "seasonality.parquet",
         "hotspots.parquet",
+        "changepoints.parquet",
     ] {
         assert!(
             listed.iter().any(|p| p == Path::new(f)),
@@ -91,7 +92,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         );
         compared += 1;
     }
-    assert!(compared >= 26);
+    assert!(compared >= 27);
 
     // Running it again where it already ran is a no-op that says so.
     let again = run_monthly(&tmp.path().join("a"), &[]);
