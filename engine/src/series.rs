@@ -143,3 +143,28 @@ pub fn rolling_change(series: &[RegionSeries], window: usize) -> Result<DataFram
     )
     .map_err(EngineError::polars(ctx))
 }
+
+/// [`rolling_change`] at several levels of the hierarchy in one table, with a `level` column
+/// first. Every level comes from the same incidents, so a parent's sums equal its children's.
+pub fn hierarchy_change(
+    levels: &[(crate::Level, Vec<RegionSeries>)],
+    window: usize,
+) -> Result<DataFrame, EngineError> {
+    let mut frames = Vec::with_capacity(levels.len());
+    for (level, series) in levels {
+        let mut df = rolling_change(series, window)?;
+        let n = df.height();
+        df.insert_column(0, Column::new("level".into(), vec![level.as_str(); n]))
+            .map_err(EngineError::polars("building the change table"))?;
+        frames.push(df);
+    }
+    let mut out = match frames.first() {
+        Some(f) => f.clone(),
+        None => return rolling_change(&[], window),
+    };
+    for f in &frames[1..] {
+        out.vstack_mut(f)
+            .map_err(EngineError::polars("building the change table"))?;
+    }
+    Ok(out)
+}

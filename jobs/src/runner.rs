@@ -19,7 +19,7 @@ use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_byte
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
 use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frame};
-use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, region_series, rolling_change};
+use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, hierarchy_change, region_series};
 use vigil_engine::trend::{TrendSettings, trend_frame};
 use vigil_models::metrics::ModelScores;
 use vigil_models::{BacktestSettings, DEFAULT_PROBS, Forecaster};
@@ -340,7 +340,6 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         ));
     }
     let t = Instant::now();
-    let mut change = rolling_change(&series, spec.window)?;
     let period = spec.frequency.periods_per_year();
     let trend_settings = TrendSettings {
         window: spec.mk_window,
@@ -389,6 +388,32 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         },
     )?;
     stage("hotspots", t);
+
+    // Rolling and year-on-year change at every level of the hierarchy, in one table.
+    let t = Instant::now();
+    let mut by_level = Vec::new();
+    for level in vigil_engine::Level::ALL {
+        let s = if level == spec.level {
+            series.clone()
+        } else if level == vigil_engine::Level::Grid {
+            grid_series.clone()
+        } else {
+            let p = build_panel(
+                &ing.incidents,
+                &PanelOptions {
+                    level,
+                    frequency: spec.frequency,
+                    start: spec.start,
+                    as_of: spec.as_of,
+                },
+            )?;
+            region_series(&p.frame, &spec.target)?
+        };
+        by_level.push((level, s));
+    }
+    let mut change = hierarchy_change(&by_level, spec.window)?;
+    drop(by_level);
+    stage("change", t);
     summarise_fallbacks(&fallbacks, &mut warnings);
 
     let t = Instant::now();

@@ -46,6 +46,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     let charts: Vec<_> = listed.iter().filter(|p| p.starts_with("charts")).collect();
     assert_eq!(charts.len(), 12, "6 top regions × SVG and PNG: {charts:?}");
     check_backtest_outputs(&run_a);
+    check_change_hierarchy(&run_a);
 
     // The manifest lists every other file with its sha256, and the classification of the input.
     let manifest: serde_json::Value =
@@ -217,6 +218,48 @@ fn check_backtest_outputs(run: &Path) {
     let chosen = f.column("chosen").unwrap().bool().unwrap().sum().unwrap_or(0) as usize;
     let regions = f.column("region_id").unwrap().n_unique().unwrap();
     assert_eq!(chosen, regions * 6, "one chosen model per region, six horizons");
+}
+
+/// change.parquet holds every level, and each admin-2 and admin-1 region's rolling sums add up
+/// to its parent's in every month.
+fn check_change_hierarchy(run: &Path) {
+    use std::collections::BTreeMap;
+    let c = read_parquet(&run.join("change.parquet"));
+    let levels = strs(&c, "level");
+    let ids = strs(&c, "region_id");
+    let ds = c.column("ds").unwrap().cast(&DataType::Int32).unwrap();
+    let ds = ds.i32().unwrap().clone();
+    let sums = f64s(&c, "rolling_sum");
+    let at = |level: &str, parent: bool| {
+        let mut out: BTreeMap<(String, i32), f64> = BTreeMap::new();
+        for i in 0..c.height() {
+            if levels[i] != level || sums[i].is_nan() {
+                continue;
+            }
+            let id = if parent {
+                ids[i]
+                    .rsplit_once('/')
+                    .map_or(ids[i].clone(), |(p, _)| p.to_string())
+            } else {
+                ids[i].clone()
+            };
+            *out.entry((id, ds.get(i).unwrap())).or_default() += sums[i];
+        }
+        out
+    };
+    for l in ["country", "admin1", "admin2", "grid"] {
+        assert!(levels.iter().any(|x| x == l), "change.parquet lacks level {l}");
+    }
+    assert_eq!(
+        at("admin2", true),
+        at("admin1", false),
+        "admin2 → admin1 rolling sums"
+    );
+    assert_eq!(
+        at("admin1", true),
+        at("country", false),
+        "admin1 → country rolling sums"
+    );
 }
 
 #[test]
