@@ -66,6 +66,8 @@ pub struct Seasonality {
     pub seasonal_strength: f64,
     /// STL trend strength (NaN when insufficient).
     pub trend_strength: f64,
+    /// STL trend, seasonal and remainder over the window (empty when insufficient).
+    pub components: Vec<[f64; 3]>,
 }
 
 /// One season's statistics.
@@ -143,6 +145,7 @@ pub fn seasonality(y: &[f64], first_season: usize, s: &SeasonalitySettings) -> S
         seasons: Vec::new(),
         seasonal_strength: f64::NAN,
         trend_strength: f64::NAN,
+        components: Vec::new(),
     };
     if cycles < s.min_cycles.max(2) {
         return insufficient(format!(
@@ -193,9 +196,15 @@ pub fn seasonality(y: &[f64], first_season: usize, s: &SeasonalitySettings) -> S
         })
         .collect();
     seasons.sort_by_key(|x| x.season);
-    let (fs, ft) = match stl_params(p).fit(window, p) {
-        Ok(fit) => (fit.seasonal_strength(), fit.trend_strength()),
-        Err(_) => (f64::NAN, f64::NAN),
+    let (fs, ft, components) = match stl_params(p).fit(window, p) {
+        Ok(fit) => (
+            fit.seasonal_strength(),
+            fit.trend_strength(),
+            (0..len)
+                .map(|t| [fit.trend()[t], fit.seasonal()[t], fit.remainder()[t]])
+                .collect(),
+        ),
+        Err(_) => (f64::NAN, f64::NAN, Vec::new()),
     };
     Seasonality {
         status: "ok",
@@ -205,22 +214,27 @@ pub fn seasonality(y: &[f64], first_season: usize, s: &SeasonalitySettings) -> S
         seasons,
         seasonal_strength: fs,
         trend_strength: ft,
+        components,
     }
 }
 
-/// One row per region and season: `level, region_id, status (ok | insufficient_data), reason,
-/// window_start, window_end, season (1..period: the month for monthly data), mean, index,
-/// index_lo, index_hi, peak, seasonal_strength, trend_strength`. A region with insufficient
-/// data has one row with a null season and null statistics.
-pub fn seasonality_frame(
+/// Two tables. The profile: one row per region and season, `level, region_id, status (ok |
+/// insufficient_data), reason, window_start, window_end, season (1..period: the month for
+/// monthly data), mean, index, index_lo, index_hi, peak, seasonal_strength, trend_strength`; a
+/// region with insufficient data has one row with a null season and null statistics. The STL
+/// decomposition: one row per region with a profile and period of its window, `level,
+/// region_id, ds, value, trend, seasonal, remainder`.
+pub fn seasonality_frames(
     series: &[crate::series::RegionSeries],
     level: crate::Level,
     frequency: crate::Frequency,
     s: &SeasonalitySettings,
-) -> Result<polars::prelude::DataFrame, crate::EngineError> {
+) -> Result<(polars::prelude::DataFrame, polars::prelude::DataFrame), crate::EngineError> {
     use crate::period::to_epoch_days;
     use chrono::Datelike;
     use polars::prelude::*;
+    let (mut d_region, mut d_ds, mut d_val) = (Vec::new(), Vec::new(), Vec::new());
+    let mut d_parts: [Vec<f64>; 3] = Default::default();
     let mut region = Vec::new();
     let (mut status, mut reason) = (Vec::new(), Vec::new());
     let (mut w0, mut w1) = (Vec::new(), Vec::new());
@@ -235,6 +249,14 @@ pub fn seasonality_frame(
             _ => 0,
         };
         let got = seasonality(&r.y, first_season, s);
+        for (k, parts) in got.components.iter().enumerate() {
+            d_region.push(r.region_id.as_str());
+            d_ds.push(Some(to_epoch_days(r.ds[got.start + k])));
+            d_val.push(r.y[got.start + k]);
+            for (col, v) in d_parts.iter_mut().zip(parts) {
+                col.push(*v);
+            }
+        }
         let window = (r.ds.get(got.start).copied(), r.ds.last().copied());
         let finite = |v: f64| v.is_finite().then_some(v);
         let mut push = |st: Option<&SeasonStat>| {
@@ -264,7 +286,7 @@ pub fn seasonality_frame(
     let n = region.len();
     let date = crate::period::date_column;
     let [mean, index, lo, hi, fs, ft] = stats;
-    DataFrame::new(
+    let profile = DataFrame::new(
         n,
         vec![
             Column::new("level".into(), vec![level.as_str(); n]),
@@ -283,7 +305,23 @@ pub fn seasonality_frame(
             Column::new("trend_strength".into(), ft),
         ],
     )
-    .map_err(crate::EngineError::polars(ctx))
+    .map_err(crate::EngineError::polars(ctx))?;
+    let m = d_region.len();
+    let [trend, seasonal, remainder] = d_parts;
+    let decomposition = DataFrame::new(
+        m,
+        vec![
+            Column::new("level".into(), vec![level.as_str(); m]),
+            Column::new("region_id".into(), d_region),
+            date("ds", d_ds)?,
+            Column::new("value".into(), d_val),
+            Column::new("trend".into(), trend),
+            Column::new("seasonal".into(), seasonal),
+            Column::new("remainder".into(), remainder),
+        ],
+    )
+    .map_err(crate::EngineError::polars("building the decomposition table"))?;
+    Ok((profile, decomposition))
 }
 
 #[cfg(test)]

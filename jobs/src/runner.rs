@@ -18,7 +18,7 @@ use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
-use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frame};
+use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frames};
 use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, hierarchy_change, region_series};
 use vigil_engine::trend::{TrendSettings, trend_frame};
 use vigil_models::metrics::ModelScores;
@@ -354,7 +354,8 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         bootstrap: spec.bootstrap,
         ..SeasonalitySettings::default()
     };
-    let mut seasonality = seasonality_frame(&series, spec.level, spec.frequency, &season_settings)?;
+    let (mut seasonality, mut decomposition) =
+        seasonality_frames(&series, spec.level, spec.frequency, &season_settings)?;
     let mut changes = changepoints_frame(
         &series,
         spec.level,
@@ -496,6 +497,12 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         &mut seasonality,
         class,
         "seasonal profile per region and season, with bootstrap band, peaks and STL strength",
+    )?;
+    writer.write_parquet(
+        "decomposition.parquet",
+        &mut decomposition,
+        class,
+        "STL trend, seasonal and remainder per region and period of the seasonality window",
     )?;
     writer.write_parquet(
         "changepoints.parquet",
