@@ -378,7 +378,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         },
     )?;
     let grid_series = region_series(&grid.frame, &spec.target)?;
-    let cell_country = region_countries(&grid.regions)?;
+    let cell_country = region_lookup(&grid.regions, "country_code")?;
     let mut hotspots = hotspots_frame(
         &grid_series,
         &cell_country,
@@ -616,7 +616,7 @@ fn charts(
         b.1.total_cmp(&a.1)
             .then_with(|| a.0.region_id.cmp(&b.0.region_id))
     });
-    let names = region_names(&panel.regions)?;
+    let names = region_lookup(&panel.regions, "region_name")?;
     let dir = writer.dir().join("charts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let fc = forecast_points(forecasts)?;
@@ -692,24 +692,15 @@ fn sources(spec: &ValidSpec) -> String {
     names.join(" / ")
 }
 
-/// Region id → country code, from a panel's region table.
-fn region_countries(regions: &DataFrame) -> Result<std::collections::HashMap<String, String>> {
+/// Region id → the text column `column` of a panel's region table (`region_name`,
+/// `country_code`, …).
+fn region_lookup(regions: &DataFrame, column: &str) -> Result<std::collections::HashMap<String, String>> {
     let ids = regions.column("region_id")?.str()?.clone();
-    let cc = regions.column("country_code")?.str()?.clone();
+    let values = regions.column(column)?.str()?.clone();
     Ok(ids
         .iter()
-        .zip(cc.iter())
-        .filter_map(|(i, c)| Some((i?.to_string(), c?.to_string())))
-        .collect())
-}
-
-fn region_names(regions: &DataFrame) -> Result<std::collections::HashMap<String, String>> {
-    let ids = regions.column("region_id")?.str()?.clone();
-    let names = regions.column("region_name")?.str()?.clone();
-    Ok(ids
-        .iter()
-        .zip(names.iter())
-        .filter_map(|(i, n)| Some((i?.to_string(), n?.to_string())))
+        .zip(values.iter())
+        .filter_map(|(i, v)| Some((i?.to_string(), v?.to_string())))
         .collect())
 }
 
