@@ -42,6 +42,7 @@ pub mod changepoints;
 pub mod charts;
 pub mod classification;
 pub mod error;
+pub mod features;
 pub mod forecasting;
 pub mod hotspots;
 pub mod ingest;

@@ -243,3 +243,41 @@ fn the_hierarchy_is_consistent_children_sum_to_their_parents_every_period() {
     let (g, t) = (sums_by(&grid, all), sums_by(&country, all));
     assert_eq!(differences(&g, &t), Vec::<String>::new(), "grid → total");
 }
+
+#[test]
+fn global_model_features_do_not_leak_the_future_on_real_data() {
+    use vigil_engine::features::{country_of, features_at};
+    use vigil_engine::series::region_series;
+    let got = ged();
+    let opts = PanelOptions {
+        level: Level::Admin1,
+        frequency: Frequency::Month,
+        start: None,
+        as_of: date("2021-12-31"),
+    };
+    let panel = build_panel(&got.incidents, &opts).unwrap();
+    let series = region_series(&panel.frame, "fatalities_best").unwrap();
+    let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
+    let origin = 300;
+    // Shift the future: every value after the origin becomes something else.
+    let mut shifted = series.clone();
+    for s in &mut shifted {
+        for v in &mut s.y[origin + 1..] {
+            *v = *v * 7.0 + 3.0;
+        }
+    }
+    for t in (origin - 24)..=origin {
+        for h in 1..=6 {
+            assert_eq!(
+                features_at(&series, &groups, t, h),
+                features_at(&shifted, &groups, t, h),
+                "origin {t}, horizon {h}"
+            );
+        }
+    }
+    // and the shift is visible one period later, so the test can fail
+    assert_ne!(
+        features_at(&series, &groups, origin + 1, 1),
+        features_at(&shifted, &groups, origin + 1, 1)
+    );
+}
