@@ -113,8 +113,14 @@ pub fn ingest_all(spec: &ValidSpec) -> Result<IngestResult> {
 
 /// Builds the spec's panel.
 pub fn panel_of(spec: &ValidSpec, incidents: &DataFrame) -> Result<Panel> {
+    panel_at(spec, incidents, spec.level)
+}
+
+/// Builds the spec's panel at `level` instead of the spec's own (hotspots need grid cells,
+/// the change table every level).
+fn panel_at(spec: &ValidSpec, incidents: &DataFrame, level: vigil_engine::Level) -> Result<Panel> {
     let opts = PanelOptions {
-        level: spec.level,
+        level,
         frequency: spec.frequency,
         start: spec.start,
         as_of: spec.as_of,
@@ -368,15 +374,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
 
     // Hotspots live on PRIO-GRID cells whatever the job's level.
     let t = Instant::now();
-    let grid = build_panel(
-        &ing.incidents,
-        &PanelOptions {
-            level: vigil_engine::Level::Grid,
-            frequency: spec.frequency,
-            start: spec.start,
-            as_of: spec.as_of,
-        },
-    )?;
+    let grid = panel_at(spec, &ing.incidents, vigil_engine::Level::Grid)?;
     let grid_series = region_series(&grid.frame, &spec.target)?;
     let cell_country = region_lookup(&grid.regions, "country_code")?;
     let mut hotspots = hotspots_frame(
@@ -399,16 +397,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         } else if level == vigil_engine::Level::Grid {
             grid_series.clone()
         } else {
-            let p = build_panel(
-                &ing.incidents,
-                &PanelOptions {
-                    level,
-                    frequency: spec.frequency,
-                    start: spec.start,
-                    as_of: spec.as_of,
-                },
-            )?;
-            region_series(&p.frame, &spec.target)?
+            region_series(&panel_at(spec, &ing.incidents, level)?.frame, &spec.target)?
         };
         by_level.push((level, s));
     }

@@ -21,6 +21,17 @@ fn ged() -> vigil_engine::ingest::Ingested {
     ingest(&repo().join("data/ucdp_ged/ged_events.parquet"), &mapping, &opts).unwrap()
 }
 
+/// The shipped GED data's monthly panel at `level`, as of the extract's end.
+fn ged_monthly(got: &vigil_engine::ingest::Ingested, level: Level) -> vigil_engine::panel::Panel {
+    let opts = PanelOptions {
+        level,
+        frequency: Frequency::Month,
+        start: None,
+        as_of: date("2021-12-31"),
+    };
+    build_panel(&got.incidents, &opts).unwrap()
+}
+
 fn sum_i64(df: &DataFrame, name: &str) -> i64 {
     df.column(name)
         .unwrap()
@@ -66,13 +77,7 @@ fn ged_panel_counts_every_accepted_event_once_at_every_level() {
     let q = &got.quality;
     let expected_fatalities = source_fatalities_not_quarantined(&got.quarantine);
     for level in Level::ALL {
-        let opts = PanelOptions {
-            level,
-            frequency: Frequency::Month,
-            start: None,
-            as_of: date("2021-12-31"),
-        };
-        let panel = build_panel(&got.incidents, &opts).unwrap();
+        let panel = ged_monthly(&got, level);
         let events = sum_i64(&panel.frame, "events");
         assert_eq!(
             events as u64,
@@ -99,13 +104,7 @@ fn ged_panel_counts_every_accepted_event_once_at_every_level() {
 #[test]
 fn every_region_has_every_period_of_its_span() {
     let got = ged();
-    let opts = PanelOptions {
-        level: Level::Admin1,
-        frequency: Frequency::Month,
-        start: None,
-        as_of: date("2021-12-31"),
-    };
-    let panel = build_panel(&got.incidents, &opts).unwrap();
+    let panel = ged_monthly(&got, Level::Admin1);
     let periods = Frequency::Month.periods(date(&panel.report.span_start), date("2021-12-31"));
     assert_eq!(periods.first().copied(), Some(date("1989-01-01")));
     assert_eq!(periods.last().copied(), Some(date("2021-12-01")));
@@ -213,15 +212,7 @@ fn differences(a: &Sums, b: &Sums) -> Vec<String> {
 #[test]
 fn the_hierarchy_is_consistent_children_sum_to_their_parents_every_period() {
     let got = ged();
-    let panel = |level| {
-        let opts = PanelOptions {
-            level,
-            frequency: Frequency::Month,
-            start: None,
-            as_of: date("2021-12-31"),
-        };
-        build_panel(&got.incidents, &opts).unwrap().frame
-    };
+    let panel = |level| ged_monthly(&got, level).frame;
     let (country, admin1, admin2, grid) = (
         panel(Level::Country),
         panel(Level::Admin1),
@@ -249,13 +240,7 @@ fn global_model_features_do_not_leak_the_future_on_real_data() {
     use vigil_engine::features::{country_of, features_at};
     use vigil_engine::series::region_series;
     let got = ged();
-    let opts = PanelOptions {
-        level: Level::Admin1,
-        frequency: Frequency::Month,
-        start: None,
-        as_of: date("2021-12-31"),
-    };
-    let panel = build_panel(&got.incidents, &opts).unwrap();
+    let panel = ged_monthly(&got, Level::Admin1);
     let series = region_series(&panel.frame, "fatalities_best").unwrap();
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let origin = 300;
