@@ -18,7 +18,10 @@
 pub mod backtest;
 mod baselines;
 mod conformal;
+pub mod dist;
 mod ets;
+pub mod glm;
+pub mod global;
 mod intermittent;
 pub mod metrics;
 pub mod rng;
@@ -27,7 +30,9 @@ mod runner;
 pub use backtest::{Backtest, BacktestRow, BacktestSettings, backtest};
 pub use baselines::{Conflictology, HistoricMean, Naive, SeasonalNaive, WindowMean, Zero};
 pub use conformal::{Conformal, PointFit, PointModel};
+pub use dist::CountDist;
 pub use ets::{AutoEts, MstlEts};
+pub use global::{GlobalKind, GlobalModel};
 pub use intermittent::{Croston, CrostonKind, Tsb};
 pub use runner::{RegionForecast, forecast_panel};
 

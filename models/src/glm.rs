@@ -1,0 +1,319 @@
+//! Generalised linear models fitted by iteratively reweighted least squares (Newton's method
+//! on the log-likelihood): Poisson with a log link, and Bernoulli with a logit link, each with an
+//! optional ridge penalty on every coefficient but the intercept.
+//!
+//! Why by hand and not linfa: linfa-linear 0.8.1's `TweedieRegressor` (power 1, log link)
+//! minimises the deviance with L-BFGS (history 7) under an absolute gradient tolerance on the
+//! *summed* deviance; on a noiseless log-linear relation (`y = exp(0.5 + 0.8 x)`, 200 rows, no
+//! penalty) it stopped at slope 0.765 instead of 0.8, a 5% error in the predicted mean at
+//! `x = 1`. A GLM of a few dozen coefficients has a small, positive definite Hessian, so
+//! Newton's method reaches the maximum likelihood to machine precision in a handful of
+//! iterations, deterministically, and gives the Fisher information for free. The linear algebra
+//! (Cholesky) comes from nalgebra, already in the build through augurs. The fits are checked
+//! against statsmodels' IRLS in the golden tests.
+
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// The response distribution and its canonical link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Counts: Poisson with `log μ = η`.
+    Poisson,
+    /// Events: Bernoulli with `logit p = η`.
+    Binomial,
+}
+
+impl Family {
+    fn name(self) -> &'static str {
+        match self {
+            Family::Poisson => "poisson_glm",
+            Family::Binomial => "logistic_glm",
+        }
+    }
+
+    /// The mean for linear predictor `eta`.
+    pub fn inverse_link(self, eta: f64) -> f64 {
+        match self {
+            // capped so that a wild Newton step cannot overflow; e^40 is far beyond any count
+            Family::Poisson => eta.min(40.0).exp(),
+            Family::Binomial => {
+                if eta >= 0.0 {
+                    1.0 / (1.0 + (-eta).exp())
+                } else {
+                    let e = eta.exp();
+                    e / (1.0 + e)
+                }
+            }
+        }
+    }
+
+    /// Log-likelihood of one observation up to terms free of `eta`.
+    fn loglik(self, y: f64, eta: f64) -> f64 {
+        match self {
+            Family::Poisson => y * eta - eta.min(40.0).exp(),
+            // y·η − log(1 + e^η), computed without overflow
+            Family::Binomial => y * eta - (eta.max(0.0) + (-eta.abs()).exp().ln_1p()),
+        }
+    }
+
+    /// Working weight `dμ/dη` (= the variance for canonical links).
+    fn weight(self, mu: f64) -> f64 {
+        match self {
+            Family::Poisson => mu,
+            Family::Binomial => mu * (1.0 - mu),
+        }
+    }
+}
+
+/// Settings of a GLM fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Glm {
+    /// The family.
+    pub family: Family,
+    /// Ridge penalty `λ`: the fit maximises `loglik − λ/2 · Σ_{j≥1} β_j²` (the intercept is
+    /// not penalised).
+    pub l2: f64,
+    /// Newton iterations at most.
+    pub max_iter: usize,
+    /// Convergence: the largest coefficient change below `tol · (1 + |β|∞)`.
+    pub tol: f64,
+}
+
+impl Glm {
+    /// A fit of `family` with ridge penalty `l2` and default iteration settings.
+    pub fn new(family: Family, l2: f64) -> Self {
+        Glm {
+            family,
+            l2,
+            max_iter: 100,
+            tol: 1e-10,
+        }
+    }
+}
+
+/// A fitted GLM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlmFit {
+    /// The family.
+    pub family: Family,
+    /// Coefficients: the intercept first, then one per column.
+    pub coef: Vec<f64>,
+    /// Newton iterations used.
+    pub iterations: usize,
+}
+
+impl GlmFit {
+    /// The linear predictor of one row.
+    pub fn eta(&self, row: &[f64]) -> f64 {
+        self.coef[0] + self.coef[1..].iter().zip(row).map(|(b, x)| b * x).sum::<f64>()
+    }
+
+    /// The mean of one row.
+    pub fn mean(&self, row: &[f64]) -> f64 {
+        self.family.inverse_link(self.eta(row))
+    }
+}
+
+impl Glm {
+    /// Fits on `x`, `n` rows of `k` columns stored row after row, and targets `y` (counts for
+    /// Poisson, 0/1 for Binomial).
+    pub fn fit(&self, x: &[f64], k: usize, y: &[f64]) -> Result<GlmFit, ModelError> {
+        let name = self.family.name();
+        let fail = |message: String| ModelError::FitFailed {
+            model: name.into(),
+            message,
+        };
+        let n = y.len();
+        if x.len() != n * k {
+            return Err(ModelError::InvalidParams {
+                model: name.into(),
+                message: format!("{} feature values for {n} rows of {k} columns", x.len()),
+            });
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return Err(ModelError::InvalidParams {
+                model: name.into(),
+                message: format!("l2 is {}; it must be finite and at least 0", self.l2),
+            });
+        }
+        if n < k + 2 {
+            return Err(ModelError::TooShort {
+                model: name.into(),
+                needed: k + 2,
+                got: n,
+            });
+        }
+        if let Some((i, v)) = x.iter().chain(y).enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(ModelError::NotFinite {
+                model: name.into(),
+                index: i,
+                value: *v,
+            });
+        }
+        match self.family {
+            Family::Poisson if y.iter().any(|v| *v < 0.0) => {
+                return Err(fail("a Poisson target is negative".into()));
+            }
+            Family::Binomial if y.iter().any(|v| *v != 0.0 && *v != 1.0) => {
+                return Err(fail("a Binomial target is neither 0 nor 1".into()));
+            }
+            _ => {}
+        }
+        let p = k + 1;
+        // start from the intercept-only fit
+        let ybar = y.iter().sum::<f64>() / n as f64;
+        let mut beta = DVector::<f64>::zeros(p);
+        beta[0] = match self.family {
+            Family::Poisson => ybar.max(1e-6).ln(),
+            Family::Binomial => {
+                let q = ybar.clamp(1e-6, 1.0 - 1e-6);
+                (q / (1.0 - q)).ln()
+            }
+        };
+        let row = |i: usize| &x[i * k..(i + 1) * k];
+        let eta_of = |b: &DVector<f64>, i: usize| b[0] + (0..k).map(|j| b[j + 1] * row(i)[j]).sum::<f64>();
+        let objective = |b: &DVector<f64>| {
+            let ll: f64 = (0..n).map(|i| self.family.loglik(y[i], eta_of(b, i))).sum();
+            ll - 0.5 * self.l2 * b.rows(1, k).norm_squared()
+        };
+        let mut obj = objective(&beta);
+        for iteration in 1..=self.max_iter {
+            // gradient and Hessian of the penalised log-likelihood
+            let mut grad = DVector::<f64>::zeros(p);
+            let mut info = DMatrix::<f64>::zeros(p, p);
+            let mut xi = vec![1.0; p];
+            for i in 0..n {
+                xi[1..].copy_from_slice(row(i));
+                let mu = self.family.inverse_link(eta_of(&beta, i));
+                let w = self.family.weight(mu);
+                let r = y[i] - mu;
+                for a in 0..p {
+                    grad[a] += xi[a] * r;
+                    let wa = w * xi[a];
+                    for b in 0..=a {
+                        info[(a, b)] += wa * xi[b];
+                    }
+                }
+            }
+            for a in 0..p {
+                for b in 0..a {
+                    info[(b, a)] = info[(a, b)];
+                }
+            }
+            for j in 1..p {
+                grad[j] -= self.l2 * beta[j];
+                info[(j, j)] += self.l2;
+            }
+            // a tiny ridge on a singular information matrix (e.g. a constant column)
+            let step = match info.clone().cholesky() {
+                Some(c) => c.solve(&grad),
+                None => {
+                    let scale = (0..p).map(|a| info[(a, a)]).fold(0.0, f64::max).max(1.0);
+                    let mut damped = info;
+                    for a in 0..p {
+                        damped[(a, a)] += 1e-8 * scale;
+                    }
+                    damped
+                        .cholesky()
+                        .ok_or_else(|| fail("the information matrix is not positive definite".into()))?
+                        .solve(&grad)
+                }
+            };
+            // step halving: never accept a step that lowers the penalised likelihood
+            let mut t = 1.0;
+            let mut next = &beta + &step;
+            let mut next_obj = objective(&next);
+            while !(next_obj >= obj) && t > 1e-10 {
+                t *= 0.5;
+                next = &beta + &step * t;
+                next_obj = objective(&next);
+            }
+            if !next_obj.is_finite() {
+                return Err(fail(format!(
+                    "the likelihood is not finite at iteration {iteration}"
+                )));
+            }
+            let change = (&step * t).amax();
+            if next_obj >= obj {
+                beta = next;
+                obj = next_obj;
+            }
+            if change <= self.tol * (1.0 + beta.amax()) || t <= 1e-10 {
+                // fitted probabilities of exactly 0 or 1: the classes are separable and the
+                // likelihood has no maximum (the weights vanished, not the gradient)
+                if self.family == Family::Binomial && (0..n).any(|i| eta_of(&beta, i).abs() > 30.0) {
+                    return Err(fail(
+                        "the events are perfectly separated by the features (no maximum \
+                         likelihood); raise l2"
+                            .into(),
+                    ));
+                }
+                return Ok(GlmFit {
+                    family: self.family,
+                    coef: beta.iter().copied().collect(),
+                    iterations: iteration,
+                });
+            }
+        }
+        Err(fail(format!(
+            "no convergence in {} Newton iterations (separable data? raise l2)",
+            self.max_iter
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_noiseless_log_linear_relation_is_recovered_exactly() {
+        let x: Vec<f64> = (0..200).map(|i| f64::from(i) / 100.0).collect();
+        let y: Vec<f64> = x.iter().map(|v| (0.5 + 0.8 * v).exp()).collect();
+        let fit = Glm::new(Family::Poisson, 0.0).fit(&x, 1, &y).expect("fits");
+        assert!((fit.coef[0] - 0.5).abs() < 1e-9, "{:?}", fit.coef);
+        assert!((fit.coef[1] - 0.8).abs() < 1e-9, "{:?}", fit.coef);
+        assert!(fit.iterations < 30, "{}", fit.iterations);
+    }
+
+    #[test]
+    fn the_ridge_penalty_shrinks_slopes_but_not_the_intercept() {
+        let x: Vec<f64> = (0..100).map(|i| f64::from(i % 10)).collect();
+        let y: Vec<f64> = x.iter().map(|v| if *v > 4.0 { 1.0 } else { 0.0 }).collect();
+        // perfectly separable: no maximum likelihood without a penalty
+        assert!(Glm::new(Family::Binomial, 0.0).fit(&x, 1, &y).is_err());
+        let loose = Glm::new(Family::Binomial, 0.1).fit(&x, 1, &y).expect("fits");
+        let tight = Glm::new(Family::Binomial, 10.0).fit(&x, 1, &y).expect("fits");
+        assert!(tight.coef[1] < loose.coef[1] && tight.coef[1] > 0.0);
+        // with a penalty the score equations still hold for the intercept: Σ (y − p) = 0
+        let resid: f64 = x.iter().zip(&y).map(|(v, y)| y - tight.mean(&[*v])).sum();
+        assert!(resid.abs() < 1e-8, "{resid}");
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_the_reason() {
+        let g = Glm::new(Family::Poisson, 0.0);
+        assert!(matches!(
+            g.fit(&[1.0; 5], 2, &[1.0; 3]),
+            Err(ModelError::InvalidParams { .. })
+        ));
+        assert!(matches!(
+            g.fit(&[1.0; 2], 1, &[1.0; 2]),
+            Err(ModelError::TooShort { .. })
+        ));
+        let y = [1.0, -1.0, 2.0, 0.0];
+        assert!(matches!(
+            g.fit(&[0.0, 1.0, 2.0, 3.0], 1, &y),
+            Err(ModelError::FitFailed { .. })
+        ));
+        let x = [0.0, f64::NAN, 2.0, 3.0];
+        assert!(matches!(
+            g.fit(&x, 1, &[1.0; 4]),
+            Err(ModelError::NotFinite { index: 1, .. })
+        ));
+    }
+}
