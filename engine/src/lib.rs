@@ -44,6 +44,7 @@ pub mod classification;
 pub mod error;
 pub mod features;
 pub mod forecasting;
+pub mod global;
 pub mod hotspots;
 pub mod ingest;
 pub mod mapping;

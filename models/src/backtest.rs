@@ -93,6 +93,9 @@ pub struct BacktestRow {
     pub scale: f64,
     /// Whether the fallback's forecast stands in for the model's.
     pub fell_back: bool,
+    /// `P(y ≥ EVENTS[0])` and `P(y ≥ EVENTS[1])` from the model's own predictive
+    /// distribution, when it has one; otherwise scoring reads them off the quantiles.
+    pub events: Option<[f64; 2]>,
 }
 
 /// A model that fell back at an origin.
@@ -161,6 +164,7 @@ pub fn backtest(
                             quantiles: f.quantiles_at(k),
                             scale,
                             fell_back: fell_back.is_some(),
+                            events: None,
                         });
                     }
                     if let Some(reason) = fell_back {

@@ -95,25 +95,40 @@ impl CountDist {
 
     /// Quantiles at `probs` (ascending): the smallest `k` with `P(Y ≤ k) ≥ prob`.
     pub fn quantiles(&self, probs: &[f64]) -> Vec<f64> {
-        let mut out = Vec::with_capacity(probs.len());
+        self.quantiles_and_exceedance(probs, &[]).0
+    }
+
+    /// Quantiles at `probs` (ascending) and `P(Y ≥ t)` for each threshold `t`, in one walk
+    /// of the pmf that stops as soon as both are known.
+    pub fn quantiles_and_exceedance(&self, probs: &[f64], thresholds: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let mut quantiles = vec![f64::NAN; probs.len()];
+        let mut below = vec![0.0; thresholds.len()]; // P(Y < t)
+        let last = thresholds.iter().fold(0.0f64, |m, t| m.max(t.ceil()));
         let mut cdf = 0.0;
-        let mut pmf = self.pmf().enumerate();
-        let mut k = 0usize;
-        let mut started = false;
-        for target in probs {
-            while !started || cdf < *target {
-                match pmf.next() {
-                    Some((i, p)) => {
-                        cdf += p;
-                        k = i;
-                        started = true;
-                    }
-                    None => break,
+        let mut next_q = 0;
+        let mut k = 0.0;
+        for (i, p) in self.pmf().enumerate() {
+            k = i as f64;
+            for (b, t) in below.iter_mut().zip(thresholds) {
+                if k < *t {
+                    *b += p;
                 }
             }
-            out.push(k as f64);
+            cdf += p;
+            while next_q < probs.len() && cdf >= probs[next_q] {
+                quantiles[next_q] = k;
+                next_q += 1;
+            }
+            if next_q == probs.len() && k + 1.0 >= last {
+                break;
+            }
         }
-        out
+        // probabilities the walk could not reach (beyond its far-tail cap) get its last count
+        for q in &mut quantiles[next_q..] {
+            *q = k;
+        }
+        let exceed = below.iter().map(|b| (1.0 - b).clamp(0.0, 1.0)).collect();
+        (quantiles, exceed)
     }
 
     /// `P(Y ≥ t)` for a threshold `t` (a count; `t ≤ 0` gives 1).
@@ -150,6 +165,11 @@ mod tests {
         // scipy.stats.nbinom.ppf([0.05, 0.5, 0.95], n=2, p=1/3) = [0, 3, 11]
         let d = CountDist::NegBin { mu: 4.0, alpha: 0.5 };
         assert_eq!(d.quantiles(&[0.05, 0.5, 0.95]), vec![0.0, 3.0, 11.0]);
+        let (q, e) = d.quantiles_and_exceedance(&[0.5], &[1.0, 25.0]);
+        assert_eq!(q, vec![3.0]);
+        // 1 − nbinom.cdf(0, 2, 1/3) = 1 − 1/9; 1 − nbinom.cdf(24, 2, 1/3)
+        assert!((e[0] - 8.0 / 9.0).abs() < 1e-12, "{e:?}");
+        assert!((e[1] - d.prob_at_least(25.0)).abs() < 1e-12, "{e:?}");
         let zero = CountDist::NegBin { mu: 0.0, alpha: 0.5 };
         assert_eq!(zero.quantiles(&[0.5, 0.95]), vec![0.0, 0.0]);
         assert_eq!(zero.prob_at_least(1.0), 0.0);

@@ -216,13 +216,20 @@ pub fn score<'a>(rows: impl IntoIterator<Item = &'a BacktestRow>, probs: &[f64],
             _ => f64::NAN,
         }
     };
-    let event_scores = |t: f64| {
-        let p: Vec<f64> = rows.iter().map(|r| exceedance(&r.quantiles, probs, t)).collect();
+    let event_scores = |which: usize| {
+        let t = events[which];
+        let p: Vec<f64> = rows
+            .iter()
+            .map(|r| match r.events {
+                Some(e) => e[which],
+                None => exceedance(&r.quantiles, probs, t),
+            })
+            .collect();
         let e: Vec<bool> = y.iter().map(|v| *v >= t).collect();
         (brier(&p, &e), average_precision(&p, &e))
     };
-    let (brier_any, ap_any) = event_scores(events[0]);
-    let (brier_major, ap_major) = event_scores(events[1]);
+    let (brier_any, ap_any) = event_scores(0);
+    let (brier_major, ap_major) = event_scores(1);
     let mse_v = mse(&y, &f);
     Scores {
         n: rows.len(),

@@ -208,3 +208,60 @@ fn metrics_match_numpy_and_sklearn() {
         );
     }
 }
+
+#[test]
+fn glm_fits_match_statsmodels_within_1e_7() {
+    use vigil_models::glm::{Family, Glm};
+    let g = load("glm.json");
+    let cases = g["glm"].as_array().expect("glm cases");
+    assert_eq!(cases.len(), 6);
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        let family = match case["family"].as_str() {
+            Some("poisson") => Family::Poisson,
+            Some("binomial") => Family::Binomial,
+            other => panic!("{name}: family {other:?}"),
+        };
+        let rows: Vec<Vec<f64>> = case["x"].as_array().expect("x").iter().map(floats).collect();
+        let k = rows[0].len();
+        let x: Vec<f64> = rows.concat();
+        let y = floats(&case["y"]);
+        let l2 = case["l2"].as_f64().expect("l2");
+        let fit = Glm::new(family, l2)
+            .fit(&x, k, &y)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_close(&format!("{name} coef"), &fit.coef, &floats(&case["coef"]), 1e-7);
+        let new: Vec<f64> = case["x_new"]
+            .as_array()
+            .expect("x_new")
+            .iter()
+            .map(|r| fit.mean(&floats(r)))
+            .collect();
+        assert_close(&format!("{name} mu_new"), &new, &floats(&case["mu_new"]), 1e-7);
+    }
+}
+
+#[test]
+fn negative_binomial_quantiles_and_probabilities_match_scipy() {
+    use vigil_models::CountDist;
+    let g = load("glm.json");
+    for case in g["nb"].as_array().expect("nb cases") {
+        let (mu, alpha) = (
+            case["mu"].as_f64().expect("mu"),
+            case["alpha"].as_f64().expect("alpha"),
+        );
+        let d = CountDist::NegBin { mu, alpha };
+        let what = format!("NB(mu {mu}, alpha {alpha})");
+        // quantiles are integers: exact
+        assert_eq!(
+            d.quantiles(&floats(&case["probs"])),
+            floats(&case["quantiles"]),
+            "{what}"
+        );
+        let at = floats(&case["cdf_at"]);
+        let cdf: Vec<f64> = at.iter().map(|k| d.cdf(*k as usize)).collect();
+        assert_close(&format!("{what} cdf"), &cdf, &floats(&case["cdf"]), 1e-10);
+        let m = case["mean_log1p"].as_f64().expect("mean_log1p");
+        assert_close(&format!("{what} E log1p"), &[d.mean_log1p()], &[m], 1e-10);
+    }
+}

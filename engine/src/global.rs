@@ -1,0 +1,307 @@
+//! Global models in a job ("stepshifter"): for each horizon `h`, one model fitted across all
+//! regions on rows (features at `t`, count at `t + h`) with `t + h` at or before the origin.
+//!
+//! The backtest refits the models at every origin of the local models' backtest, on the
+//! `window` most recent training rows per region, and scores them on the same rows, so the
+//! metrics table compares like with like. Nothing observed after an origin enters a fit at
+//! that origin: the targets end at the origin and [`crate::features`] reads no later value.
+
+use rayon::prelude::*;
+use vigil_models::backtest::{BacktestFallback, seasonal_naive_scale};
+use vigil_models::{
+    Backtest, BacktestRow, BacktestSettings, Forecast, GlobalKind, GlobalModel, ModelError, RegionForecast,
+};
+
+use crate::error::EngineError;
+use crate::features::{FEATURE_NAMES, N_FEATURES, features_at};
+use crate::series::RegionSeries;
+use chrono::Datelike;
+
+/// Settings of the global models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalSettings {
+    /// Training periods per region before each origin (the most recent ones).
+    pub window: usize,
+    /// Ridge penalty on the standardised features.
+    pub l2: f64,
+    /// Event thresholds whose probabilities are recorded (any fatality, major violence).
+    pub events: [f64; 2],
+}
+
+/// Every region's features at every period, computed once: `at(t, h)` only changes the
+/// calendar features, which depend on the target period `t + h`.
+pub struct FeatureCache {
+    rows: Vec<Vec<[f64; N_FEATURES]>>,
+    month0: Vec<u32>,
+}
+
+const SIN: usize = 18;
+const COS: usize = 19;
+
+impl FeatureCache {
+    /// Features of every region for origins `0..n` (every series must share one calendar).
+    pub fn new(series: &[RegionSeries], groups: &[String]) -> FeatureCache {
+        let n = series.first().map_or(0, |s| s.y.len());
+        let rows = (0..n)
+            .into_par_iter()
+            .map(|t| features_at(series, groups, t, 0))
+            .collect();
+        let month0 = series
+            .first()
+            .map(|s| s.ds.iter().map(|d| d.month0()).collect())
+            .unwrap_or_default();
+        FeatureCache { rows, month0 }
+    }
+
+    /// The features of region `r` at origin `t` for horizon `h`.
+    pub fn at(&self, r: usize, t: usize, h: usize) -> [f64; N_FEATURES] {
+        let mut row = self.rows[t][r];
+        let month = (self.month0[t] as usize + h) % 12;
+        let angle = std::f64::consts::TAU * month as f64 / 12.0;
+        row[SIN] = angle.sin();
+        row[COS] = angle.cos();
+        row
+    }
+}
+
+/// Fits a global model of `kind` for horizon `h` with the last observed period `last`: the
+/// training rows are origins `t ≤ last − h` (so `t + h ≤ last`), the `window` latest per region.
+pub fn fit_at(
+    series: &[RegionSeries],
+    cache: &FeatureCache,
+    kind: GlobalKind,
+    last: usize,
+    h: usize,
+    settings: &GlobalSettings,
+) -> Result<GlobalModel, ModelError> {
+    let too_short = || ModelError::TooShort {
+        model: kind.name().into(),
+        needed: h + 1,
+        got: last + 1,
+    };
+    let end = last.checked_sub(h).ok_or_else(too_short)?;
+    let start = (end + 1).saturating_sub(settings.window.max(1));
+    let mut x = Vec::with_capacity(series.len() * (end + 1 - start) * N_FEATURES);
+    let mut y = Vec::with_capacity(series.len() * (end + 1 - start));
+    for (r, s) in series.iter().enumerate() {
+        for t in start..=end {
+            x.extend_from_slice(&cache.at(r, t, h));
+            y.push(s.y[t + h].max(0.0));
+        }
+    }
+    GlobalModel::fit(kind, h, &FEATURE_NAMES, &x, &y, settings.l2)
+}
+
+/// One region's prediction from a fitted model: mean, quantiles and event probabilities.
+pub fn predict_row(
+    model: &GlobalModel,
+    row: &[f64],
+    probs: &[f64],
+    events: [f64; 2],
+) -> (f64, Vec<f64>, [f64; 2]) {
+    let d = model.distribution(row);
+    let (q, e) = d.quantiles_and_exceedance(probs, &events);
+    (d.mean(), q, [e[0], e[1]])
+}
+
+/// Backtests the global models of `kinds` at the origins of `settings` and appends them to
+/// `bt` as new models, scored on the same rows as the others. At an origin where a fit fails,
+/// the row of `naive` (which must be in `bt`) stands in and the fallback is recorded.
+pub fn backtest_global(
+    series: &[RegionSeries],
+    cache: &FeatureCache,
+    kinds: &[GlobalKind],
+    bt: &mut Backtest,
+    settings: &BacktestSettings,
+    global: &GlobalSettings,
+) -> Result<(), EngineError> {
+    let ctx = |e| EngineError::Model {
+        context: "backtesting the global models".into(),
+        source: e,
+    };
+    let n = series.first().map_or(0, |s| s.y.len());
+    let cutoffs = settings.cutoffs(n).map_err(ctx)?;
+    let naive = bt.models.iter().position(|m| m == "naive");
+    let scales: Vec<Vec<f64>> = series
+        .iter()
+        .map(|s| {
+            cutoffs
+                .iter()
+                .map(|c| seasonal_naive_scale(&s.y[..*c], settings.season))
+                .collect()
+        })
+        .collect();
+    for kind in kinds {
+        let mi = bt.models.len();
+        let jobs: Vec<(usize, usize)> = cutoffs
+            .iter()
+            .enumerate()
+            .flat_map(|(ci, _)| (1..=settings.horizon).map(move |h| (ci, h)))
+            .collect();
+        let fits: Vec<(usize, usize, Result<GlobalModel, ModelError>)> = jobs
+            .into_par_iter()
+            .map(|(ci, h)| (ci, h, fit_at(series, cache, *kind, cutoffs[ci] - 1, h, global)))
+            .collect();
+        let mut rows = Vec::new();
+        let mut fallbacks = Vec::new();
+        for (ci, h, fit) in fits {
+            let c = cutoffs[ci];
+            match fit {
+                Ok(model) => {
+                    for (r, s) in series.iter().enumerate() {
+                        let (mean, quantiles, events) =
+                            predict_row(&model, &cache.at(r, c - 1, h), &settings.probs, global.events);
+                        rows.push(BacktestRow {
+                            series: r,
+                            cutoff: c,
+                            horizon: h,
+                            model: mi,
+                            y: s.y[c + h - 1],
+                            mean,
+                            quantiles,
+                            scale: scales[r][ci],
+                            fell_back: false,
+                            events: Some(events),
+                        });
+                    }
+                }
+                Err(why) => {
+                    let Some(naive) = naive else {
+                        return Err(ctx(why));
+                    };
+                    for r in 0..series.len() {
+                        if let Some(row) = bt
+                            .rows
+                            .iter()
+                            .find(|x| x.model == naive && x.series == r && x.cutoff == c && x.horizon == h)
+                        {
+                            rows.push(BacktestRow {
+                                model: mi,
+                                fell_back: true,
+                                ..row.clone()
+                            });
+                        }
+                        fallbacks.push(BacktestFallback {
+                            series: r,
+                            cutoff: c,
+                            model: mi,
+                            reason: format!("horizon {h}: {why}"),
+                        });
+                    }
+                }
+            }
+        }
+        // the order of the other models' rows: series, origin, horizon
+        rows.sort_by_key(|r| (r.series, r.cutoff, r.horizon));
+        bt.models.push(kind.name().to_string());
+        bt.rows.extend(rows);
+        bt.fallbacks.extend(fallbacks);
+    }
+    Ok(())
+}
+
+/// The final forecasts of a global model: one fit per horizon on all data, the models (for
+/// the registry) and each region's forecast and event probabilities per horizon.
+pub struct GlobalForecast {
+    /// The fitted model of each horizon, `models[h − 1]`.
+    pub models: Vec<GlobalModel>,
+    /// One forecast per region.
+    pub forecasts: Vec<RegionForecast>,
+    /// `events[r][h − 1]`: the probabilities of the event thresholds.
+    pub events: Vec<Vec<[f64; 2]>>,
+}
+
+/// Fits `kind` for horizons `1..=horizon` on all data and forecasts every region.
+pub fn forecast_global(
+    series: &[RegionSeries],
+    cache: &FeatureCache,
+    kind: GlobalKind,
+    horizon: usize,
+    probs: &[f64],
+    global: &GlobalSettings,
+) -> Result<GlobalForecast, EngineError> {
+    let n = series.first().map_or(0, |s| s.y.len());
+    let last = n.checked_sub(1).ok_or_else(|| EngineError::Model {
+        context: format!("forecasting with {}", kind.name()),
+        source: ModelError::TooShort {
+            model: kind.name().into(),
+            needed: 1,
+            got: 0,
+        },
+    })?;
+    let models = (1..=horizon)
+        .into_par_iter()
+        .map(|h| fit_at(series, cache, kind, last, h, global))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::Model {
+            context: format!("fitting {} on all data", kind.name()),
+            source: e,
+        })?;
+    Ok(predict_all(
+        series.len(),
+        cache,
+        last,
+        &models,
+        probs,
+        global.events,
+    ))
+}
+
+/// Forecasts every region from fitted per-horizon models at the last observed period `last`
+/// (also how a saved model reproduces its forecast).
+pub fn predict_all(
+    regions: usize,
+    cache: &FeatureCache,
+    last: usize,
+    models: &[GlobalModel],
+    probs: &[f64],
+    events: [f64; 2],
+) -> GlobalForecast {
+    let kind = models.first().map_or(GlobalKind::NegBin, |m| m.kind);
+    let mut forecasts = Vec::with_capacity(regions);
+    let mut probabilities = Vec::with_capacity(regions);
+    for r in 0..regions {
+        let mut mean = Vec::with_capacity(models.len());
+        let mut quantiles = vec![Vec::with_capacity(models.len()); probs.len()];
+        let mut ev = Vec::with_capacity(models.len());
+        for m in models {
+            let (mu, q, e) = predict_row(m, &cache.at(r, last, m.horizon), probs, events);
+            mean.push(mu);
+            for (j, v) in q.into_iter().enumerate() {
+                quantiles[j].push(v);
+            }
+            ev.push(e);
+        }
+        forecasts.push(RegionForecast {
+            index: r,
+            model: kind.name().to_string(),
+            forecast: Forecast {
+                mean,
+                probs: probs.to_vec(),
+                quantiles,
+                source: vigil_models::QuantileSource::Native,
+            },
+            detail: describe(models),
+            fell_back: None,
+        });
+        probabilities.push(ev);
+    }
+    GlobalForecast {
+        models: models.to_vec(),
+        forecasts,
+        events: probabilities,
+    }
+}
+
+fn describe(models: &[GlobalModel]) -> String {
+    let alphas: Vec<String> = models.iter().map(|m| format!("{:.2}", m.dispersion)).collect();
+    match models.first() {
+        Some(m) => format!(
+            "{} features, {} training rows, NB2 dispersion by horizon [{}]",
+            m.features.len(),
+            m.rows,
+            alphas.join(", ")
+        ),
+        None => String::new(),
+    }
+}
