@@ -11,15 +11,18 @@
 //! backtest forecasts whose outcomes were already observed at that origin (before the first
 //! such outcome exists, the region uses `naive`, or the first model listed).
 
+use crate::ensemble::{ENSEMBLE, MemberForecast, Target, backtest_ensemble, combine, weights};
 use crate::error::EngineError;
+use crate::features::country_of;
+use crate::global::{FeatureCache, GlobalSettings, backtest_global, forecast_global};
 use crate::period::{Frequency, to_epoch_days};
 use crate::series::{Fallback, RegionSeries};
 use polars::prelude::*;
-use vigil_models::metrics::{ModelScores, Skill, msle_by_series, score, skill, summarise};
+use vigil_models::metrics::{ModelScores, Skill, exceedance, msle_by_series, score, skill, summarise};
 use vigil_models::{
     AutoEts, Backtest, BacktestRow, BacktestSettings, Conflictology, Conformal, Croston, CrostonKind,
-    Forecaster, HistoricMean, MstlEts, Naive, RegionForecast, SeasonalNaive, Tsb, WindowMean, Zero,
-    forecast_panel,
+    Forecast, Forecaster, GlobalKind, GlobalModel, HistoricMean, MstlEts, Naive, RegionForecast,
+    SeasonalNaive, Tsb, WindowMean, Zero, forecast_panel,
 };
 
 /// Every model a job can name, simplest first.
@@ -35,6 +38,17 @@ pub const MODEL_NAMES: &[&str] = &[
     "croston_sba",
     "tsb",
 ];
+
+/// The pooled models a job can name besides [`MODEL_NAMES`]: the global models (one model per
+/// horizon across all regions) and the ensemble of every model but `zero`.
+pub const POOLED_NAMES: &[&str] = &["global_nb", "hurdle", ENSEMBLE];
+
+/// The global model called `name`, if it is one.
+pub fn global_kind(name: &str) -> Option<GlobalKind> {
+    [GlobalKind::NegBin, GlobalKind::Hurdle]
+        .into_iter()
+        .find(|k| k.name() == name)
+}
 
 /// The baselines among [`MODEL_NAMES`]; skill is measured against the best of them.
 pub const BASELINES: &[&str] = &[
@@ -100,6 +114,32 @@ pub fn build_model(name: &str, s: &ModelSettings) -> Result<Box<dyn Forecaster>,
     })
 }
 
+/// The pooled models of a job: global models across regions and the ensemble.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PooledOptions {
+    /// Global models to run (none: local models only).
+    pub global: Vec<GlobalKind>,
+    /// Their settings, and the event thresholds of every model.
+    pub settings: GlobalSettings,
+    /// Whether to add the ensemble of all models but `zero`.
+    pub ensemble: bool,
+}
+
+impl PooledOptions {
+    /// Local models only, with the default event thresholds.
+    pub fn local_only() -> Self {
+        PooledOptions {
+            global: Vec::new(),
+            settings: GlobalSettings {
+                window: 120,
+                l2: 1.0,
+                events: vigil_models::metrics::EVENTS,
+            },
+            ensemble: false,
+        }
+    }
+}
+
 /// The forecasting stage's results.
 pub struct ForecastStage {
     /// The raw backtest.
@@ -110,8 +150,18 @@ pub struct ForecastStage {
     pub skill: Vec<Skill>,
     /// The model chosen for each region.
     pub choices: Vec<Choice>,
-    /// Forecasts of every model for every region.
+    /// Forecasts of every model (in the order of `backtest.models`) for every region.
     pub forecasts: Vec<Vec<RegionForecast>>,
+    /// `events[m][r][h − 1]`: probabilities of the event thresholds for model `m`, region `r`
+    /// (from the predictive distribution where the model has one, else from its quantiles).
+    pub events: Vec<Vec<Vec<[f64; 2]>>>,
+    /// The event thresholds.
+    pub thresholds: [f64; 2],
+    /// The fitted global models of the final forecast, per horizon.
+    pub global_models: Vec<(String, Vec<GlobalModel>)>,
+    /// The ensemble's final weights, `(point, distribution)` per horizon, each over
+    /// `backtest.models`.
+    pub ensemble_weights: Vec<(Vec<f64>, Vec<f64>)>,
     /// Fits that fell back (final forecasts only; backtest fallbacks are in the backtest).
     pub fallbacks: Vec<Fallback>,
 }
@@ -129,24 +179,36 @@ pub struct Choice {
     pub naive_msle: f64,
 }
 
-/// Backtests `models` on every region, chooses per region, and forecasts `horizon` periods
-/// after the end of each series with every model.
+/// Backtests `models` (and the pooled models of `pooled`) on every region, chooses per
+/// region, and forecasts `horizon` periods after the end of each series with every model.
 pub fn run_forecasts(
     series: &[RegionSeries],
     models: &[Box<dyn Forecaster>],
     settings: &BacktestSettings,
+    pooled: &PooledOptions,
 ) -> Result<ForecastStage, EngineError> {
+    let thresholds = pooled.settings.events;
     let ys: Vec<&[f64]> = series.iter().map(|s| s.y.as_slice()).collect();
     let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
     let fallback = Naive;
-    let bt = vigil_models::backtest(&ys, &refs, &fallback, settings).map_err(|e| EngineError::Model {
+    let mut bt = vigil_models::backtest(&ys, &refs, &fallback, settings).map_err(|e| EngineError::Model {
         context: "backtest".into(),
         source: e,
     })?;
-    let mut summary = summarise(&bt, vigil_models::metrics::EVENTS);
+    let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
+    let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
+    if let Some(cache) = &cache {
+        backtest_global(series, cache, &pooled.global, &mut bt, settings, &pooled.settings)?;
+    }
+    let members: Vec<usize> = (0..bt.models.len()).filter(|m| bt.models[*m] != "zero").collect();
+    let with_ensemble = pooled.ensemble && members.len() > 1;
+    if with_ensemble {
+        backtest_ensemble(&mut bt, &members, thresholds);
+    }
+    let mut summary = summarise(&bt, thresholds);
     let baselines: Vec<&str> = BASELINES.to_vec();
     let sk = skill(&summary, &baselines);
-    summary.extend(selected_scores(&bt, series.len(), settings.horizon));
+    summary.extend(selected_scores(&bt, series.len(), settings.horizon, thresholds));
 
     let per_series = msle_by_series(&bt, series.len());
     let naive = bt.models.iter().position(|m| m == "naive");
@@ -166,7 +228,23 @@ pub fn run_forecasts(
         .collect();
 
     let mut forecasts = Vec::new();
+    let mut events = Vec::new();
     let mut fallbacks = Vec::new();
+    let quantile_events = |got: &[RegionForecast]| -> Vec<Vec<[f64; 2]>> {
+        got.iter()
+            .map(|r| {
+                (0..r.forecast.horizon())
+                    .map(|k| {
+                        let q = r.forecast.quantiles_at(k);
+                        [
+                            exceedance(&q, &settings.probs, thresholds[0]),
+                            exceedance(&q, &settings.probs, thresholds[1]),
+                        ]
+                    })
+                    .collect()
+            })
+            .collect()
+    };
     for m in models {
         let got =
             forecast_panel(&ys, m.as_ref(), &fallback, settings.horizon, &settings.probs).map_err(|e| {
@@ -185,7 +263,38 @@ pub fn run_forecasts(
                 });
             }
         }
+        events.push(quantile_events(&got));
         forecasts.push(got);
+    }
+    let mut global_models = Vec::new();
+    if let Some(cache) = &cache {
+        for kind in &pooled.global {
+            let g = forecast_global(
+                series,
+                cache,
+                *kind,
+                settings.horizon,
+                &settings.probs,
+                &pooled.settings,
+            )?;
+            forecasts.push(g.forecasts);
+            events.push(g.events);
+            global_models.push((kind.name().to_string(), g.models));
+        }
+    }
+    let mut ensemble_weights = Vec::new();
+    if with_ensemble {
+        ensemble_weights = (1..=settings.horizon)
+            .map(|h| {
+                (
+                    weights(&bt, &members, h, None, Target::Point),
+                    weights(&bt, &members, h, None, Target::Distribution),
+                )
+            })
+            .collect();
+        let (f, e) = ensemble_forecasts(&forecasts, &events, &members, &ensemble_weights);
+        forecasts.push(f);
+        events.push(e);
     }
     Ok(ForecastStage {
         backtest: bt,
@@ -193,8 +302,77 @@ pub fn run_forecasts(
         skill: sk,
         choices,
         forecasts,
+        events,
+        thresholds,
+        global_models,
+        ensemble_weights,
         fallbacks,
     })
+}
+
+/// The ensemble's final forecast of every region from its members' forecasts.
+fn ensemble_forecasts(
+    forecasts: &[Vec<RegionForecast>],
+    events: &[Vec<Vec<[f64; 2]>>],
+    members: &[usize],
+    weights: &[(Vec<f64>, Vec<f64>)],
+) -> (Vec<RegionForecast>, Vec<Vec<[f64; 2]>>) {
+    let regions = forecasts.first().map_or(0, Vec::len);
+    let horizon = weights.len();
+    let probs = forecasts
+        .first()
+        .and_then(|f| f.first())
+        .map(|r| r.forecast.probs.clone())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(regions);
+    let mut out_events = Vec::with_capacity(regions);
+    for r in 0..regions {
+        let mut mean = Vec::with_capacity(horizon);
+        let mut quantiles = vec![Vec::with_capacity(horizon); probs.len()];
+        let mut ev = Vec::with_capacity(horizon);
+        for k in 0..horizon {
+            let qs: Vec<Vec<f64>> = members
+                .iter()
+                .map(|m| forecasts[*m][r].forecast.quantiles_at(k))
+                .collect();
+            let parts: Vec<MemberForecast<'_>> = members
+                .iter()
+                .zip(&qs)
+                .map(|(m, q)| MemberForecast {
+                    mean: forecasts[*m][r].forecast.mean[k],
+                    quantiles: q,
+                    events: events[*m][r][k],
+                })
+                .collect();
+            let wp: Vec<f64> = members.iter().map(|m| weights[k].0[*m]).collect();
+            let wd: Vec<f64> = members.iter().map(|m| weights[k].1[*m]).collect();
+            let (m, q, e) = combine(&parts, &wp, &wd);
+            mean.push(m);
+            for (j, v) in q.into_iter().enumerate() {
+                quantiles[j].push(v);
+            }
+            ev.push(e);
+        }
+        let used: Vec<String> = members
+            .iter()
+            .filter(|m| weights.iter().any(|(p, d)| p[**m] > 0.0 || d[**m] > 0.0))
+            .map(|m| forecasts[*m][r].model.clone())
+            .collect();
+        out.push(RegionForecast {
+            index: r,
+            model: ENSEMBLE.to_string(),
+            forecast: Forecast {
+                mean,
+                probs: probs.clone(),
+                quantiles,
+                source: vigil_models::QuantileSource::Native,
+            },
+            detail: format!("weighted: {}", used.join(", ")),
+            fell_back: None,
+        });
+        out_events.push(ev);
+    }
+    (out, out_events)
 }
 
 /// Which models may be chosen for a region: all but `zero`, unless it is the only one.
@@ -223,7 +401,7 @@ fn argmin_of(v: &[f64], eligible: &[bool]) -> Option<usize> {
 
 /// Scores the per-region choice honestly: at each origin, each region's model is the one with
 /// the lowest MSLE on that region's backtest rows whose outcome period lies before the origin.
-fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize) -> Vec<ModelScores> {
+fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize, events: [f64; 2]) -> Vec<ModelScores> {
     let eligible = eligible(&bt.models);
     let default = bt
         .models
@@ -268,7 +446,7 @@ fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize) -> Vec<ModelS
                     .copied()
                     .filter(|r| h.is_none_or(|h| r.horizon == h)),
                 &bt.probs,
-                vigil_models::metrics::EVENTS,
+                events,
             ),
         })
         .collect()

@@ -92,7 +92,15 @@ pub fn fit_at(
     GlobalModel::fit(kind, h, &FEATURE_NAMES, &x, &y, settings.l2)
 }
 
-/// One region's prediction from a fitted model: mean, quantiles and event probabilities.
+/// One region's prediction from a fitted model: point forecast, quantiles and event
+/// probabilities.
+///
+/// The point forecast is `expm1(E[log(1 + y)])` under the predictive distribution, the value
+/// that minimises the expected squared log error by which the job scores and chooses models.
+/// With the heavy tails of conflict counts (NB2 dispersion above 10 on GED admin-1 months) the
+/// predictive mean sits far above most outcomes: on the shipped data it gave the NB model a
+/// backtest MSLE of 1.59 and an MAE of 27, against 0.89 and 7.8 for the window mean. The
+/// distribution itself (quantiles, event probabilities) is unchanged.
 pub fn predict_row(
     model: &GlobalModel,
     row: &[f64],
@@ -101,7 +109,7 @@ pub fn predict_row(
 ) -> (f64, Vec<f64>, [f64; 2]) {
     let d = model.distribution(row);
     let (q, e) = d.quantiles_and_exceedance(probs, &events);
-    (d.mean(), q, [e[0], e[1]])
+    (d.mean_log1p().exp_m1(), q, [e[0], e[1]])
 }
 
 /// Backtests the global models of `kinds` at the origins of `settings` and appends them to

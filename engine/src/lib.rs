@@ -41,6 +41,7 @@ macro_rules! named_enum {
 pub mod changepoints;
 pub mod charts;
 pub mod classification;
+pub mod ensemble;
 pub mod error;
 pub mod features;
 pub mod forecasting;

@@ -10,9 +10,10 @@ use vigil_engine::Classification;
 use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
 use vigil_engine::charts::{ForecastLine, SeriesChart, render_series_chart};
 use vigil_engine::forecasting::{
-    ModelSettings, backtest_frame, build_model, choices_frame, forecasts_frame, metrics_frame, run_forecasts,
-    skill_frame,
+    ModelSettings, POOLED_NAMES, PooledOptions, backtest_frame, build_model, choices_frame, forecasts_frame,
+    global_kind, metrics_frame, run_forecasts, skill_frame,
 };
+use vigil_engine::global::GlobalSettings;
 use vigil_engine::hotspots::{HotspotSettings, hotspots_frame};
 use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
@@ -173,8 +174,22 @@ fn models(spec: &ValidSpec) -> Result<Vec<Box<dyn Forecaster>>> {
     Ok(spec
         .models
         .iter()
+        .filter(|m| !POOLED_NAMES.contains(&m.as_str()))
         .map(|m| build_model(m, &settings))
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The pooled models (global models and the ensemble) the spec asks for.
+fn pooled(spec: &ValidSpec) -> PooledOptions {
+    PooledOptions {
+        global: spec.models.iter().filter_map(|m| global_kind(m)).collect(),
+        settings: GlobalSettings {
+            window: spec.global_window,
+            l2: spec.global_l2,
+            events: spec.events,
+        },
+        ensemble: spec.models.iter().any(|m| m == "ensemble"),
+    }
 }
 
 /// Logs the overall backtest scores, one line per model.
@@ -324,7 +339,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         models.len(),
         spec.horizon
     );
-    let fc = run_forecasts(&series, &models, &bt_settings)?;
+    let fc = run_forecasts(&series, &models, &bt_settings, &pooled(spec))?;
     stage("backtest_and_forecast", t);
     log_scores(&fc.summary);
     let mut forecasts = forecasts_frame(&series, &fc, &bt_settings.probs, spec.frequency)?;

@@ -75,6 +75,15 @@ pub struct ForecastSection {
     pub horizon: i64,
     #[serde(default = "default_models")]
     pub models: Vec<String>,
+    /// Training periods per region of the global models.
+    #[serde(default = "default_global_window")]
+    pub global_window: i64,
+    /// Ridge penalty of the global models (on standardised features).
+    #[serde(default = "default_l2")]
+    pub global_l2: f64,
+    /// Event thresholds (counts): any fatality, major violence.
+    #[serde(default = "default_events")]
+    pub events: [f64; 2],
 }
 
 impl Default for ForecastSection {
@@ -83,6 +92,9 @@ impl Default for ForecastSection {
             target: default_target(),
             horizon: default_horizon(),
             models: default_models(),
+            global_window: default_global_window(),
+            global_l2: default_l2(),
+            events: default_events(),
         }
     }
 }
@@ -182,6 +194,15 @@ fn default_frequency() -> String {
 fn default_target() -> String {
     "fatalities_best".into()
 }
+fn default_global_window() -> i64 {
+    120
+}
+fn default_l2() -> f64 {
+    1.0
+}
+fn default_events() -> [f64; 2] {
+    [1.0, 25.0]
+}
 fn default_horizon() -> i64 {
     6
 }
@@ -195,8 +216,14 @@ fn default_top() -> i64 {
     6
 }
 
-/// Models the job can run.
-pub const MODELS: &[&str] = vigil_engine::forecasting::MODEL_NAMES;
+/// Models the job can run: the local models, then the pooled ones.
+pub fn known_models() -> Vec<&'static str> {
+    let f = &vigil_engine::forecasting::MODEL_NAMES;
+    f.iter()
+        .chain(vigil_engine::forecasting::POOLED_NAMES)
+        .copied()
+        .collect()
+}
 /// Panel columns a job can forecast.
 pub const TARGETS: &[&str] = &["events", "fatalities_best", "fatalities_low", "fatalities_high"];
 
@@ -225,6 +252,9 @@ pub struct ValidSpec {
     pub target: String,
     pub horizon: usize,
     pub models: Vec<String>,
+    pub global_window: usize,
+    pub global_l2: f64,
+    pub events: [f64; 2],
     pub origins: usize,
     pub step: usize,
     pub conformal_windows: usize,
@@ -457,19 +487,50 @@ impl JobSpec {
                 self.forecast.horizon
             ));
         }
+        let known = known_models();
         if self.forecast.models.is_empty() {
             problems.push(format!(
                 "forecast.models: list at least one of {}",
-                MODELS.join(", ")
+                known.join(", ")
             ));
         }
         for (i, m) in self.forecast.models.iter().enumerate() {
-            if !MODELS.contains(&m.as_str()) {
+            if !known.contains(&m.as_str()) {
                 problems.push(format!(
                     "forecast.models[{i}]: unknown model '{m}' (known: {})",
-                    MODELS.join(", ")
+                    known.join(", ")
                 ));
             }
+        }
+        let pooled = vigil_engine::forecasting::POOLED_NAMES;
+        let global = self
+            .forecast
+            .models
+            .iter()
+            .any(|m| pooled.contains(&m.as_str()) && m != "ensemble");
+        if global && !self.forecast.models.iter().any(|m| m == "naive") {
+            problems.push(
+                "forecast.models: the global models need \"naive\" too (it stands in where a global fit fails)"
+                    .into(),
+            );
+        }
+        if !(24..=600).contains(&self.forecast.global_window) {
+            problems.push(format!(
+                "forecast.global_window: {} must be between 24 and 600 periods",
+                self.forecast.global_window
+            ));
+        }
+        if !(self.forecast.global_l2 >= 0.0 && self.forecast.global_l2 <= 1e6) {
+            problems.push(format!(
+                "forecast.global_l2: {} must be between 0 and 1e6",
+                self.forecast.global_l2
+            ));
+        }
+        let [e1, e2] = self.forecast.events;
+        if !(e1 >= 1.0 && e2 > e1 && e2.is_finite()) {
+            problems.push(format!(
+                "forecast.events: [{e1}, {e2}] must be two increasing counts, the first at least 1 (e.g. [1, 25])"
+            ));
         }
         let origins = overrides.origins.map_or(self.backtest.origins, |o| o as i64);
         let step = overrides.step.map_or(self.backtest.step, |s| s as i64);
@@ -579,6 +640,9 @@ impl JobSpec {
             target: self.forecast.target.clone(),
             horizon: self.forecast.horizon as usize,
             models: self.forecast.models.clone(),
+            global_window: self.forecast.global_window as usize,
+            global_l2: self.forecast.global_l2,
+            events: self.forecast.events,
             origins: origins as usize,
             step: step as usize,
             conformal_windows: self.backtest.conformal_windows as usize,

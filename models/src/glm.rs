@@ -17,14 +17,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
-/// The response distribution and its canonical link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The response distribution and its link.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// Counts: Poisson with `log μ = η`.
     Poisson,
     /// Events: Bernoulli with `logit p = η`.
     Binomial,
+    /// Counts: negative binomial NB2 (variance `μ + αμ²`) with a known `alpha` and
+    /// `log μ = η`.
+    NegBin {
+        /// The dispersion α (> 0).
+        alpha: f64,
+    },
+    /// Real values: normal with `μ = η` (least squares).
+    Gaussian,
 }
 
 impl Family {
@@ -32,14 +40,20 @@ impl Family {
         match self {
             Family::Poisson => "poisson_glm",
             Family::Binomial => "logistic_glm",
+            Family::NegBin { .. } => "negative_binomial_glm",
+            Family::Gaussian => "gaussian_glm",
         }
+    }
+
+    fn is_count(self) -> bool {
+        matches!(self, Family::Poisson | Family::NegBin { .. })
     }
 
     /// The mean for linear predictor `eta`.
     pub fn inverse_link(self, eta: f64) -> f64 {
         match self {
             // capped so that a wild Newton step cannot overflow; e^40 is far beyond any count
-            Family::Poisson => eta.min(40.0).exp(),
+            Family::Poisson | Family::NegBin { .. } => eta.min(40.0).exp(),
             Family::Binomial => {
                 if eta >= 0.0 {
                     1.0 / (1.0 + (-eta).exp())
@@ -48,6 +62,7 @@ impl Family {
                     e / (1.0 + e)
                 }
             }
+            Family::Gaussian => eta,
         }
     }
 
@@ -56,17 +71,36 @@ impl Family {
         match self {
             Family::Poisson => y * eta - eta.min(40.0).exp(),
             // y·η − log(1 + e^η), computed without overflow
-            Family::Binomial => y * eta - (eta.max(0.0) + (-eta.abs()).exp().ln_1p()),
+            Family::Binomial => y * eta - softplus(eta),
+            // y·log μ − (y + r)·log(r + μ) with r = 1/α
+            Family::NegBin { alpha } => {
+                let log_r = -alpha.ln();
+                let eta = eta.min(40.0);
+                y * eta - (y + 1.0 / alpha) * (log_r + softplus(eta - log_r))
+            }
+            Family::Gaussian => -0.5 * (y - eta).powi(2),
         }
     }
 
-    /// Working weight `dμ/dη` (= the variance for canonical links).
-    fn weight(self, mu: f64) -> f64 {
+    /// The score `∂ loglik / ∂η` and the weight `−∂² loglik / ∂η²` at mean `mu` (the observed
+    /// information; for NB2 with a log link it is `μ(1 + αy)/(1 + αμ)²`, never negative for
+    /// counts, so Newton's method applies and converges quadratically).
+    fn score_weight(self, y: f64, mu: f64) -> (f64, f64) {
         match self {
-            Family::Poisson => mu,
-            Family::Binomial => mu * (1.0 - mu),
+            Family::Poisson => (y - mu, mu),
+            Family::Binomial => (y - mu, mu * (1.0 - mu)),
+            Family::NegBin { alpha } => {
+                let d = 1.0 + alpha * mu;
+                ((y - mu) / d, mu * (1.0 + alpha * y) / (d * d))
+            }
+            Family::Gaussian => (y - mu, 1.0),
         }
     }
+}
+
+/// `log(1 + e^x)` without overflow.
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
 /// Settings of a GLM fit.
@@ -155,8 +189,14 @@ impl Glm {
             });
         }
         match self.family {
-            Family::Poisson if y.iter().any(|v| *v < 0.0) => {
-                return Err(fail("a Poisson target is negative".into()));
+            Family::NegBin { alpha } if !(alpha > 0.0 && alpha.is_finite()) => {
+                return Err(ModelError::InvalidParams {
+                    model: name.into(),
+                    message: format!("alpha is {alpha}; it must be positive and finite"),
+                });
+            }
+            f if f.is_count() && y.iter().any(|v| *v < 0.0) => {
+                return Err(fail("a count target is negative".into()));
             }
             Family::Binomial if y.iter().any(|v| *v != 0.0 && *v != 1.0) => {
                 return Err(fail("a Binomial target is neither 0 nor 1".into()));
@@ -168,7 +208,8 @@ impl Glm {
         let ybar = y.iter().sum::<f64>() / n as f64;
         let mut beta = DVector::<f64>::zeros(p);
         beta[0] = match self.family {
-            Family::Poisson => ybar.max(1e-6).ln(),
+            Family::Poisson | Family::NegBin { .. } => ybar.max(1e-6).ln(),
+            Family::Gaussian => ybar,
             Family::Binomial => {
                 let q = ybar.clamp(1e-6, 1.0 - 1e-6);
                 (q / (1.0 - q)).ln()
@@ -186,11 +227,10 @@ impl Glm {
             let mut grad = DVector::<f64>::zeros(p);
             let mut info = DMatrix::<f64>::zeros(p, p);
             let mut xi = vec![1.0; p];
-            for i in 0..n {
+            for (i, yi) in y.iter().enumerate() {
                 xi[1..].copy_from_slice(row(i));
                 let mu = self.family.inverse_link(eta_of(&beta, i));
-                let w = self.family.weight(mu);
-                let r = y[i] - mu;
+                let (r, w) = self.family.score_weight(*yi, mu);
                 for a in 0..p {
                     grad[a] += xi[a] * r;
                     let wa = w * xi[a];
@@ -227,7 +267,8 @@ impl Glm {
             let mut t = 1.0;
             let mut next = &beta + &step;
             let mut next_obj = objective(&next);
-            while !(next_obj >= obj) && t > 1e-10 {
+            // (a NaN likelihood counts as worse)
+            while next_obj.partial_cmp(&obj).is_none_or(|o| o.is_lt()) && t > 1e-10 {
                 t *= 0.5;
                 next = &beta + &step * t;
                 next_obj = objective(&next);
@@ -238,11 +279,14 @@ impl Glm {
                 )));
             }
             let change = (&step * t).amax();
+            let gain = next_obj - obj;
             if next_obj >= obj {
                 beta = next;
                 obj = next_obj;
             }
-            if change <= self.tol * (1.0 + beta.amax()) || t <= 1e-10 {
+            // converged: the coefficients stopped moving, or the likelihood did
+            let flat = gain.abs() <= 1e-14 * (1.0 + obj.abs());
+            if change <= self.tol * (1.0 + beta.amax()) || flat || t <= 1e-10 {
                 // fitted probabilities of exactly 0 or 1: the classes are separable and the
                 // likelihood has no maximum (the weights vanished, not the gradient)
                 if self.family == Family::Binomial && (0..n).any(|i| eta_of(&beta, i).abs() > 30.0) {

@@ -2,8 +2,9 @@
 //! "stepshifter" design), from rows of features known at an origin and the count `h` periods
 //! later.
 //!
-//! * [`GlobalKind::NegBin`]: a Poisson GLM (log link) for the mean, with a negative binomial
-//!   (NB2) predictive distribution whose dispersion is estimated from the Pearson residuals.
+//! * [`GlobalKind::NegBin`]: a negative binomial (NB2) GLM with a log link; the dispersion α
+//!   is estimated by maximum likelihood, alternating with the coefficients, and the predictive
+//!   distribution is that negative binomial.
 //! * [`GlobalKind::Hurdle`]: a logistic GLM for `P(y > 0)`, and the NB2 model above fitted to
 //!   `y − 1` on the positive rows only for the size of the violence once it happens.
 //!
@@ -53,7 +54,7 @@ pub struct GlobalModel {
     pub scale: Vec<f64>,
     /// The count GLM: the mean of `y` (NegBin) or of `y − 1` on positive rows (Hurdle).
     pub count: GlmFit,
-    /// NB2 dispersion of the count part.
+    /// NB2 dispersion α of the count part (maximum likelihood).
     pub dispersion: f64,
     /// The logistic GLM for `P(y > 0)` (Hurdle only).
     pub zero: Option<GlmFit>,
@@ -65,34 +66,63 @@ pub struct GlobalModel {
     pub l2: f64,
 }
 
-/// The NB2 dispersion that makes the Pearson statistic `Σ (y − μ)² / (μ + αμ²)` equal its
-/// degrees of freedom `n − p` (0 when the data are no more dispersed than Poisson).
-pub fn pearson_dispersion(y: &[f64], mu: &[f64], p: usize) -> f64 {
-    let df = y.len().saturating_sub(p).max(1) as f64;
-    let stat = |a: f64| -> f64 {
-        y.iter()
+/// The maximum-likelihood NB2 dispersion α for counts `y` with known means `mu` (the profile
+/// likelihood in α, maximised by golden-section search on log α over [1e-6, 1e3]; counts are
+/// rounded to integers). Unlike the Pearson moment estimator, it is not dominated by the few
+/// huge counts that follow a near-zero mean in conflict data.
+pub fn nb_alpha_ml(y: &[f64], mu: &[f64]) -> f64 {
+    let counts: Vec<u64> = y.iter().map(|v| v.max(0.0).round() as u64).collect();
+    let loglik = |log_alpha: f64| -> f64 {
+        let r = (-log_alpha).exp();
+        counts
+            .iter()
             .zip(mu)
-            .filter(|(_, m)| **m > 0.0)
-            .map(|(y, m)| (y - m).powi(2) / (m + a * m * m))
+            .map(|(k, m)| {
+                let m = m.max(1e-12);
+                // log Γ(k + r) − log Γ(r) as a finite sum (k is an integer)
+                let gamma_ratio: f64 = (0..*k).map(|j| (r + j as f64).ln()).sum();
+                gamma_ratio + r * (r / (r + m)).ln() + *k as f64 * (m / (r + m)).ln()
+            })
             .sum()
     };
-    if stat(0.0) <= df {
-        return 0.0;
-    }
-    // the statistic falls as α grows: bisect on log α
-    let (mut lo, mut hi) = (1e-8f64.ln(), 1e4f64.ln());
-    if stat(hi.exp()) > df {
-        return hi.exp();
-    }
-    for _ in 0..100 {
-        let mid = 0.5 * (lo + hi);
-        if stat(mid.exp()) > df {
-            lo = mid;
+    let (mut a, mut b) = (1e-6f64.ln(), 1e3f64.ln());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+    let (mut fc, mut fd) = (loglik(c), loglik(d));
+    for _ in 0..80 {
+        if fc > fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - g * (b - a);
+            fc = loglik(c);
         } else {
-            hi = mid;
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + g * (b - a);
+            fd = loglik(d);
         }
     }
-    (0.5 * (lo + hi)).exp()
+    (0.5 * (a + b)).exp()
+}
+
+/// A negative binomial GLM with α estimated by maximum likelihood, alternating the two from a
+/// Poisson start (as R's `MASS::glm.nb` does); returns the fit and α.
+fn fit_negbin(z: &[f64], k: usize, y: &[f64], l2: f64) -> Result<(GlmFit, f64), ModelError> {
+    let mut fit = Glm::new(Family::Poisson, l2).fit(z, k, y)?;
+    let mut alpha = f64::NAN;
+    for _ in 0..4 {
+        let mu: Vec<f64> = z.chunks(k.max(1)).map(|r| fit.mean(r)).collect();
+        let next = nb_alpha_ml(y, &mu);
+        let settled = (next.ln() - alpha.ln()).abs() < 1e-3;
+        alpha = next;
+        fit = Glm::new(Family::NegBin { alpha }, l2).fit(z, k, y)?;
+        if settled {
+            break;
+        }
+    }
+    Ok((fit, alpha))
 }
 
 impl GlobalModel {
@@ -131,9 +161,7 @@ impl GlobalModel {
         let positive_rows = y.iter().filter(|v| **v > 0.0).count();
         let (count, dispersion, zero) = match kind {
             GlobalKind::NegBin => {
-                let fit = Glm::new(Family::Poisson, l2).fit(&z, k, y)?;
-                let mu: Vec<f64> = z.chunks(k.max(1)).map(|r| fit.mean(r)).collect();
-                let a = pearson_dispersion(y, &mu, k + 1);
+                let (fit, a) = fit_negbin(&z, k, y, l2)?;
                 (fit, a, None)
             }
             GlobalKind::Hurdle => {
@@ -146,9 +174,7 @@ impl GlobalModel {
                     .map(|(r, v)| (r, v - 1.0))
                     .unzip();
                 let flat: Vec<f64> = zp.concat();
-                let fit = Glm::new(Family::Poisson, l2).fit(&flat, k, &yp)?;
-                let mu: Vec<f64> = zp.iter().map(|r| fit.mean(r)).collect();
-                let a = pearson_dispersion(&yp, &mu, k + 1);
+                let (fit, a) = fit_negbin(&flat, k, &yp, l2)?;
                 (fit, a, Some(zero))
             }
         };
@@ -231,7 +257,7 @@ mod tests {
             y.push(poisson(&mut rng, (0.2 + 0.6 * a - 0.5 * b).exp()));
         }
         let m = GlobalModel::fit(GlobalKind::NegBin, 1, &["a", "b"], &x, &y, 0.0).expect("fits");
-        assert!(m.dispersion < 0.05, "{}", m.dispersion);
+        assert!(m.dispersion < 0.02, "{}", m.dispersion);
         // back on the raw scale: slope = coefficient / scale
         let slope_a = m.count.coef[1] / m.scale[0];
         assert!((slope_a - 0.6).abs() < 0.06, "{slope_a}");
@@ -241,6 +267,25 @@ mod tests {
             "{}",
             d.mean()
         );
+    }
+
+    #[test]
+    fn the_dispersion_of_geometric_counts_is_one() {
+        // a geometric count with mean μ is NB2 with α = 1
+        let mut rng = SplitMix64::new(3);
+        let mu: Vec<f64> = (0..20000).map(|i| 0.5 + f64::from(i % 10)).collect();
+        let y: Vec<f64> = mu
+            .iter()
+            .map(|m| {
+                let p = 1.0 / (1.0 + m);
+                (rng.uniform().max(1e-300).ln() / (1.0 - p).ln()).floor()
+            })
+            .collect();
+        let a = nb_alpha_ml(&y, &mu);
+        assert!((a - 1.0).abs() < 0.05, "{a}");
+        // Poisson-like counts (y = μ exactly) have no extra dispersion
+        let flat: Vec<f64> = mu.iter().map(|m| m.round()).collect();
+        assert!(nb_alpha_ml(&flat, &flat) < 1e-4);
     }
 
     #[test]
