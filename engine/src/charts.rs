@@ -479,10 +479,32 @@ fn legend_sample<DB: DrawingBackend>(
     }
 }
 
-/// Draws the legend in rows under the subtitle; returns the y just below the last row.
+/// One legend entry: label, colour and dash pattern (`None`: a solid line).
+type LegendEntry<'a> = (&'a str, &'a RGBColor, Option<(i32, i32)>);
+
+/// Draws the legend of a series chart in rows under the subtitle; returns the y just below the
+/// last row.
 fn draw_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &SeriesChart<'_>,
+    width: i32,
+) -> DrawResult<i32, DB> {
+    let entries: Vec<LegendEntry<'_>> = std::iter::once(("observed", &HISTORY_COLOUR, None))
+        .chain(
+            chart
+                .forecasts
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.label, forecast_colour(i), Some(forecast_dash(i)))),
+        )
+        .collect();
+    draw_legend_entries(root, &entries, width)
+}
+
+/// Draws legend entries in rows under the subtitle; returns the y just below the last row.
+fn draw_legend_entries<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry<'_>],
     width: i32,
 ) -> DrawResult<i32, DB> {
     let style = text_style(
@@ -490,13 +512,6 @@ fn draw_legend<DB: DrawingBackend>(
         FontStyle::Normal,
         &INK,
         Pos::new(HPos::Left, VPos::Center),
-    );
-    let entries = std::iter::once(("observed", &HISTORY_COLOUR, None)).chain(
-        chart
-            .forecasts
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.label, forecast_colour(i), Some(forecast_dash(i)))),
     );
     let (mut x, mut y) = (PAD_X, LEGEND_TOP + LEGEND_ROW / 2);
     for (label, colour, dash) in entries {
@@ -507,19 +522,22 @@ fn draw_legend<DB: DrawingBackend>(
             x = PAD_X;
             y += LEGEND_ROW;
         }
-        legend_sample(root, (x, y), colour, dash)?;
+        legend_sample(root, (x, y), colour, *dash)?;
         root.draw_text(&label, &style, (x + 38, y))?;
         x += entry_width + 28;
     }
     Ok(y + LEGEND_ROW / 2)
 }
 
-/// The one drawing routine shared by the SVG and PNG backends.
-fn draw_chart<DB: DrawingBackend>(
+/// Fills the background and draws the header (title, subtitle, classification marking) and
+/// the footer (source line, marking) shared by every chart.
+fn draw_frame<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    chart: &SeriesChart<'_>,
-    data: &Prepared,
-) -> DrawResult<(), DB> {
+    title: &str,
+    subtitle: &str,
+    footer: &str,
+    classification: &str,
+) -> DrawResult<(i32, i32), DB> {
     let (width, height) = root.dim_in_pixel();
     let (width, height) = (
         i32::try_from(width).unwrap_or(i32::MAX),
@@ -528,7 +546,7 @@ fn draw_chart<DB: DrawingBackend>(
     root.fill(&WHITE)?;
 
     // Header: title and subtitle on the left, classification marking on the right.
-    let marking = chart.classification.trim().to_uppercase();
+    let marking = classification.trim().to_uppercase();
     let marking_style = text_style(
         MARKING_SIZE,
         FontStyle::Bold,
@@ -539,7 +557,7 @@ fn draw_chart<DB: DrawingBackend>(
     root.draw_text(&marking, &marking_style, (width - PAD_X, 20))?;
 
     let title_style = text_style(TITLE_SIZE, FontStyle::Bold, &INK, Pos::new(HPos::Left, VPos::Top));
-    let title = fit_text(root, chart.title, &title_style, width - 3 * PAD_X - marking_width)?;
+    let title = fit_text(root, title, &title_style, width - 3 * PAD_X - marking_width)?;
     root.draw_text(&title, &title_style, (PAD_X, 16))?;
 
     let subtitle_style = text_style(
@@ -548,10 +566,8 @@ fn draw_chart<DB: DrawingBackend>(
         &MUTED,
         Pos::new(HPos::Left, VPos::Top),
     );
-    let subtitle = fit_text(root, chart.subtitle, &subtitle_style, width - 2 * PAD_X)?;
+    let subtitle = fit_text(root, subtitle, &subtitle_style, width - 2 * PAD_X)?;
     root.draw_text(&subtitle, &subtitle_style, (PAD_X, 56))?;
-
-    let legend_bottom = draw_legend(root, chart, width)?;
 
     // Footer: source line on the left, classification marking on the right.
     let footer_y = height - FOOTER_HEIGHT / 2;
@@ -563,13 +579,25 @@ fn draw_chart<DB: DrawingBackend>(
         &FOOTER_GREY,
         Pos::new(HPos::Left, VPos::Center),
     );
-    let footer = fit_text(
-        root,
-        chart.footer,
-        &footer_style,
-        width - 3 * PAD_X - marking_width,
-    )?;
+    let footer = fit_text(root, footer, &footer_style, width - 3 * PAD_X - marking_width)?;
     root.draw_text(&footer, &footer_style, (PAD_X, footer_y))?;
+    Ok((width, height))
+}
+
+/// The one drawing routine shared by the SVG and PNG backends.
+fn draw_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &SeriesChart<'_>,
+    data: &Prepared,
+) -> DrawResult<(), DB> {
+    let (width, _) = draw_frame(
+        root,
+        chart.title,
+        chart.subtitle,
+        chart.footer,
+        chart.classification,
+    )?;
+    let legend_bottom = draw_legend(root, chart, width)?;
 
     // Plot. Date ticks are spaced so that their labels never touch.
     const Y_LABEL_AREA: i32 = 84;
@@ -659,6 +687,152 @@ fn draw_chart<DB: DrawingBackend>(
             .map(|run| PathElement::new(run.clone(), HISTORY_COLOUR.stroke_width(2))),
     )?;
     plot.draw_series(isolated_points(&data.history, &HISTORY_COLOUR))?;
+    Ok(())
+}
+
+/// One model's reliability curve: `(mean forecast probability, observed frequency)` per
+/// probability bin, bins with no forecast left out.
+#[derive(Debug, Clone, Copy)]
+pub struct ReliabilityCurve<'a> {
+    /// The model, shown in the legend.
+    pub label: &'a str,
+    /// Points, in bin order.
+    pub points: &'a [(f64, f64)],
+}
+
+/// A reliability diagram: forecast probability against observed frequency.
+#[derive(Debug, Clone, Copy)]
+pub struct ReliabilityChart<'a> {
+    /// Chart title.
+    pub title: &'a str,
+    /// Line under the title (event, rows, period).
+    pub subtitle: &'a str,
+    /// One curve per model.
+    pub curves: &'a [ReliabilityCurve<'a>],
+    /// Source line.
+    pub footer: &'a str,
+    /// Classification marking.
+    pub classification: &'a str,
+}
+
+/// Draws a reliability diagram as SVG at `svg_path` and PNG at `png_path` (same content): the
+/// diagonal of perfect calibration and one line with markers per model.
+///
+/// # Errors
+///
+/// [`ChartError::Empty`] when no curve has a point; [`ChartError::Draw`] as for
+/// [`render_series_chart`].
+pub fn render_reliability_chart(
+    chart: &ReliabilityChart<'_>,
+    svg_path: &Path,
+    png_path: &Path,
+) -> Result<(), ChartError> {
+    if chart.curves.iter().all(|c| c.points.is_empty()) {
+        return Err(ChartError::Empty {
+            title: chart.title.to_string(),
+        });
+    }
+    ensure_fonts().map_err(|message| ChartError::Draw {
+        path: svg_path.to_path_buf(),
+        message,
+    })?;
+    if !png_path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        return Err(ChartError::Draw {
+            path: png_path.to_path_buf(),
+            message: "the PNG file name must end in .png".to_string(),
+        });
+    }
+    present_reliability(SVGBackend::new(svg_path, CHART_SIZE), svg_path, chart)?;
+    present_reliability(BitMapBackend::new(png_path, CHART_SIZE), png_path, chart)
+}
+
+fn present_reliability<DB: DrawingBackend>(
+    backend: DB,
+    path: &Path,
+    chart: &ReliabilityChart<'_>,
+) -> Result<(), ChartError> {
+    let root = backend.into_drawing_area();
+    draw_reliability(&root, chart)
+        .and_then(|()| root.present())
+        .map_err(|e| ChartError::Draw {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+fn draw_reliability<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &ReliabilityChart<'_>,
+) -> DrawResult<(), DB> {
+    let (width, _) = draw_frame(
+        root,
+        chart.title,
+        chart.subtitle,
+        chart.footer,
+        chart.classification,
+    )?;
+    let entries: Vec<LegendEntry<'_>> = std::iter::once(("perfect calibration", &MARKER_GREY, Some((4, 4))))
+        .chain(
+            chart
+                .curves
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.label, forecast_colour(i), None)),
+        )
+        .collect();
+    let legend_bottom = draw_legend_entries(root, &entries, width)?;
+    let body = root.clone().margin(legend_bottom + 6, FOOTER_HEIGHT, 8, 0);
+    let tick_style = text_style(
+        TICK_SIZE,
+        FontStyle::Normal,
+        &MUTED,
+        Pos::new(HPos::Center, VPos::Top),
+    );
+    let desc_style = text_style(
+        AXIS_DESC_SIZE,
+        FontStyle::Normal,
+        &INK,
+        Pos::new(HPos::Center, VPos::Top),
+    );
+    let mut plot = ChartBuilder::on(&body)
+        .margin_right(PAD_X + 8)
+        .margin_top(6)
+        .x_label_area_size(56)
+        .y_label_area_size(84)
+        .build_cartesian_2d(0.0f64..1.0f64, 0.0f64..1.0f64)?;
+    plot.configure_mesh()
+        .x_labels(11)
+        .y_labels(6)
+        .x_max_light_lines(0)
+        .y_max_light_lines(0)
+        .label_style(tick_style)
+        .axis_desc_style(desc_style)
+        .x_desc("forecast probability (mean in bin)")
+        .y_desc("observed frequency")
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .bold_line_style(GRID.stroke_width(1))
+        .light_line_style(TRANSPARENT)
+        .axis_style(AXIS_GREY.stroke_width(1))
+        .draw()?;
+    plot.draw_series(std::iter::once(DashedPathElement::new(
+        vec![(0.0, 0.0), (1.0, 1.0)],
+        4,
+        4,
+        MARKER_GREY.stroke_width(1),
+    )))?;
+    for (i, c) in chart.curves.iter().enumerate() {
+        let colour = forecast_colour(i);
+        plot.draw_series(std::iter::once(PathElement::new(
+            c.points.to_vec(),
+            colour.stroke_width(3),
+        )))?;
+        plot.draw_series(c.points.iter().map(|p| Circle::new(*p, 5, colour.filled())))?;
+    }
     Ok(())
 }
 

@@ -38,6 +38,7 @@ macro_rules! named_enum {
     };
 }
 
+pub mod calibration;
 pub mod changepoints;
 pub mod charts;
 pub mod classification;

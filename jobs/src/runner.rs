@@ -7,8 +7,12 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_engine::Classification;
+use vigil_engine::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
 use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
-use vigil_engine::charts::{ForecastLine, SeriesChart, render_series_chart};
+use vigil_engine::charts::{
+    ForecastLine, ReliabilityChart, ReliabilityCurve, SeriesChart, render_reliability_chart,
+    render_series_chart,
+};
 use vigil_engine::forecasting::{
     ModelSettings, POOLED_NAMES, PooledOptions, backtest_frame, build_model, choices_frame, forecasts_frame,
     global_kind, metrics_frame, run_forecasts, skill_frame,
@@ -347,6 +351,16 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     let mut metrics = metrics_frame(&fc.summary)?;
     let mut skill = skill_frame(&fc.skill)?;
     let mut choices = choices_frame(&fc.choices)?;
+    let reliability_rows = reliability(&fc.backtest, fc.thresholds);
+    let fc_thresholds = fc.thresholds;
+    for m in &fc.backtest.models {
+        tracing::debug!(
+            "calibration error of P(y >= {}) for {m}: {:.3}",
+            fc_thresholds[0],
+            calibration_error(&reliability_rows, m, fc_thresholds[0])
+        );
+    }
+    let mut reliability_df = reliability_frame(&reliability_rows)?;
     let chosen: std::collections::HashMap<String, String> = fc
         .choices
         .iter()
@@ -423,6 +437,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
 
     let t = Instant::now();
     let charted = charts(spec, &mut writer, &panel, &series, &forecasts, &chosen, class)?;
+    reliability_chart(spec, &mut writer, &reliability_rows, fc_thresholds[0], class)?;
     stage("charts", t);
     tracing::info!("charts: {charted} regions");
 
@@ -483,6 +498,12 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         &mut skill,
         class,
         "skill of each model against the best baseline",
+    )?;
+    writer.write_parquet(
+        "reliability.parquet",
+        &mut reliability_df,
+        class,
+        "reliability of event probabilities on the backtest: forecast vs observed frequency in ten probability bins per model and threshold",
     )?;
     writer.write_parquet(
         "model_choice.parquet",
@@ -684,6 +705,72 @@ fn charts(
         n += 1;
     }
     Ok(n)
+}
+
+/// The reliability diagram of P(any fatality) for the pooled models and the best baseline.
+fn reliability_chart(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    rows: &[ReliabilityRow],
+    threshold: f64,
+    class: Classification,
+) -> Result<()> {
+    let wanted = ["ensemble", "hurdle", "global_nb", "conflictology", "naive"];
+    let curves_data: Vec<(&str, Vec<(f64, f64)>)> = wanted
+        .iter()
+        .map(|m| {
+            let pts = rows
+                .iter()
+                .filter(|r| r.model == *m && r.threshold == threshold && r.n > 0)
+                .map(|r| (r.mean_forecast, r.observed))
+                .collect::<Vec<_>>();
+            (*m, pts)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    if curves_data.is_empty() {
+        return Ok(());
+    }
+    let labels: Vec<String> = curves_data
+        .iter()
+        .map(|(m, _)| {
+            format!(
+                "{} (ECE {:.3})",
+                m.replace('_', " "),
+                calibration_error(rows, m, threshold)
+            )
+        })
+        .collect();
+    let curves: Vec<ReliabilityCurve<'_>> = curves_data
+        .iter()
+        .zip(&labels)
+        .map(|((_, p), l)| ReliabilityCurve { label: l, points: p })
+        .collect();
+    let title = format!(
+        "Reliability of P({} ≥ {threshold})",
+        spec.target.replace('_', " ")
+    );
+    let subtitle = format!(
+        "backtest, {} origins × horizons 1..{}, {} level; ten probability bins",
+        spec.origins, spec.horizon, spec.level
+    );
+    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let marking = class.marking();
+    let chart = ReliabilityChart {
+        title: &title,
+        subtitle: &subtitle,
+        curves: &curves,
+        footer: &footer,
+        classification: &marking,
+    };
+    let dir = writer.dir().join("charts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (svg, png) = ("charts/reliability-any.svg", "charts/reliability-any.png");
+    render_reliability_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
+    let what = "reliability diagram of the probability of any fatality on the backtest";
+    writer.record(svg, None, class, what)?;
+    writer.record(png, None, class, what)?;
+    Ok(())
 }
 
 fn sources(spec: &ValidSpec) -> String {
