@@ -156,6 +156,18 @@ impl Glm {
     /// Fits on `x`, `n` rows of `k` columns stored row after row, and targets `y` (counts for
     /// Poisson, 0/1 for Binomial).
     pub fn fit(&self, x: &[f64], k: usize, y: &[f64]) -> Result<GlmFit, ModelError> {
+        self.fit_from(x, k, y, None)
+    }
+
+    /// [`Glm::fit`] starting from coefficients `start` (intercept first; e.g. a fit of the
+    /// same data under a slightly different setting) instead of the intercept-only model.
+    pub fn fit_from(
+        &self,
+        x: &[f64],
+        k: usize,
+        y: &[f64],
+        start: Option<&[f64]>,
+    ) -> Result<GlmFit, ModelError> {
         let name = self.family.name();
         let fail = |message: String| ModelError::FitFailed {
             model: name.into(),
@@ -215,35 +227,33 @@ impl Glm {
                 (q / (1.0 - q)).ln()
             }
         };
-        let row = |i: usize| &x[i * k..(i + 1) * k];
-        let eta_of = |b: &DVector<f64>, i: usize| b[0] + (0..k).map(|j| b[j + 1] * row(i)[j]).sum::<f64>();
-        let objective = |b: &DVector<f64>| {
-            let ll: f64 = (0..n).map(|i| self.family.loglik(y[i], eta_of(b, i))).sum();
+        if let Some(start) = start.filter(|s| s.len() == p && s.iter().all(|v| v.is_finite())) {
+            beta.copy_from_slice(start);
+        }
+        // the design with its intercept column, n × p (column-major, for fast products)
+        let design = DMatrix::<f64>::from_fn(n, p, |i, j| if j == 0 { 1.0 } else { x[i * k + j - 1] });
+        let objective = |eta: &DVector<f64>, b: &DVector<f64>| {
+            let ll: f64 = eta.iter().zip(y).map(|(e, y)| self.family.loglik(*y, *e)).sum();
             ll - 0.5 * self.l2 * b.rows(1, k).norm_squared()
         };
-        let mut obj = objective(&beta);
+        let mut eta = &design * &beta;
+        let mut obj = objective(&eta, &beta);
+        let mut weighted = DMatrix::<f64>::zeros(n, p);
+        let mut resid = DVector::<f64>::zeros(n);
         for iteration in 1..=self.max_iter {
-            // gradient and Hessian of the penalised log-likelihood
-            let mut grad = DVector::<f64>::zeros(p);
-            let mut info = DMatrix::<f64>::zeros(p, p);
-            let mut xi = vec![1.0; p];
-            for (i, yi) in y.iter().enumerate() {
-                xi[1..].copy_from_slice(row(i));
-                let mu = self.family.inverse_link(eta_of(&beta, i));
-                let (r, w) = self.family.score_weight(*yi, mu);
-                for a in 0..p {
-                    grad[a] += xi[a] * r;
-                    let wa = w * xi[a];
-                    for b in 0..=a {
-                        info[(a, b)] += wa * xi[b];
-                    }
-                }
+            // gradient X'r and information X'WX of the penalised log-likelihood
+            let mut sqrt_w = DVector::<f64>::zeros(n);
+            for i in 0..n {
+                let mu = self.family.inverse_link(eta[i]);
+                let (r, w) = self.family.score_weight(y[i], mu);
+                resid[i] = r;
+                sqrt_w[i] = w.max(0.0).sqrt();
             }
-            for a in 0..p {
-                for b in 0..a {
-                    info[(b, a)] = info[(a, b)];
-                }
+            for j in 0..p {
+                weighted.set_column(j, &design.column(j).component_mul(&sqrt_w));
             }
+            let mut grad = design.tr_mul(&resid);
+            let mut info = weighted.tr_mul(&weighted);
             for j in 1..p {
                 grad[j] -= self.l2 * beta[j];
                 info[(j, j)] += self.l2;
@@ -266,12 +276,14 @@ impl Glm {
             // step halving: never accept a step that lowers the penalised likelihood
             let mut t = 1.0;
             let mut next = &beta + &step;
-            let mut next_obj = objective(&next);
+            let mut next_eta = &design * &next;
+            let mut next_obj = objective(&next_eta, &next);
             // (a NaN likelihood counts as worse)
             while next_obj.partial_cmp(&obj).is_none_or(|o| o.is_lt()) && t > 1e-10 {
                 t *= 0.5;
                 next = &beta + &step * t;
-                next_obj = objective(&next);
+                next_eta = &design * &next;
+                next_obj = objective(&next_eta, &next);
             }
             if !next_obj.is_finite() {
                 return Err(fail(format!(
@@ -282,6 +294,7 @@ impl Glm {
             let gain = next_obj - obj;
             if next_obj >= obj {
                 beta = next;
+                eta = next_eta;
                 obj = next_obj;
             }
             // converged: the coefficients stopped moving, or the likelihood did
@@ -289,7 +302,7 @@ impl Glm {
             if change <= self.tol * (1.0 + beta.amax()) || flat || t <= 1e-10 {
                 // fitted probabilities of exactly 0 or 1: the classes are separable and the
                 // likelihood has no maximum (the weights vanished, not the gradient)
-                if self.family == Family::Binomial && (0..n).any(|i| eta_of(&beta, i).abs() > 30.0) {
+                if self.family == Family::Binomial && eta.iter().any(|e| e.abs() > 30.0) {
                     return Err(fail(
                         "the events are perfectly separated by the features (no maximum \
                          likelihood); raise l2"

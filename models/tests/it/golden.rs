@@ -209,23 +209,57 @@ fn metrics_match_numpy_and_sklearn() {
     }
 }
 
+/// The rows (flattened), column count and targets of a GLM case, or of the case it names in
+/// `x_from`.
+fn design(g: &Value, case: &Value) -> (Vec<f64>, usize, Vec<f64>) {
+    let source = match case["x_from"].as_str() {
+        Some(from) => g["glm"]
+            .as_array()
+            .and_then(|cases| cases.iter().find(|c| c["name"].as_str() == Some(from)))
+            .unwrap_or_else(|| panic!("x_from: no case {from}")),
+        None => case,
+    };
+    let rows: Vec<Vec<f64>> = source["x"].as_array().expect("x").iter().map(floats).collect();
+    let k = rows[0].len();
+    (rows.concat(), k, floats(&source["y"]))
+}
+
+#[test]
+fn negative_binomial_regression_matches_statsmodels_joint_ml() {
+    let g = load("glm.json");
+    let cases = g["nb_ml"].as_array().expect("nb_ml cases");
+    assert_eq!(cases.len(), 2);
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        let (x, k, y) = design(&g, case);
+        let (fit, alpha) =
+            vigil_models::global::fit_negbin(&x, k, &y, 0.0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_close(&format!("{name} coef"), &fit.coef, &floats(&case["coef"]), 1e-6);
+        let want = case["alpha"].as_f64().expect("alpha");
+        assert!(
+            ((alpha - want) / want).abs() < 1e-6,
+            "{name}: alpha {alpha}, statsmodels {want}"
+        );
+    }
+}
+
 #[test]
 fn glm_fits_match_statsmodels_within_1e_7() {
     use vigil_models::glm::{Family, Glm};
     let g = load("glm.json");
     let cases = g["glm"].as_array().expect("glm cases");
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 8);
     for case in cases {
         let name = case["name"].as_str().expect("name");
         let family = match case["family"].as_str() {
             Some("poisson") => Family::Poisson,
             Some("binomial") => Family::Binomial,
+            Some("negbin") => Family::NegBin {
+                alpha: case["alpha"].as_f64().expect("alpha"),
+            },
             other => panic!("{name}: family {other:?}"),
         };
-        let rows: Vec<Vec<f64>> = case["x"].as_array().expect("x").iter().map(floats).collect();
-        let k = rows[0].len();
-        let x: Vec<f64> = rows.concat();
-        let y = floats(&case["y"]);
+        let (x, k, y) = design(&g, case);
         let l2 = case["l2"].as_f64().expect("l2");
         let fit = Glm::new(family, l2)
             .fit(&x, k, &y)
