@@ -70,6 +70,14 @@ pub enum EngineError {
         /// The model's error.
         source: vigil_models::ModelError,
     },
+    /// Inputs to a computation do not fit together.
+    #[error("{context}: {message}")]
+    Invalid {
+        /// What was being done.
+        context: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A run folder cannot be created or committed.
     #[error("run folder {path}: {message}")]
     Run {

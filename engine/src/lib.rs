@@ -55,6 +55,8 @@ pub mod panel;
 pub mod period;
 pub mod quality;
 pub mod read;
+pub mod reconcile;
+pub mod registry;
 pub mod seasonality;
 pub mod series;
 pub mod trend;

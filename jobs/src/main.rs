@@ -29,6 +29,7 @@ const EXIT_FAILURE: u8 = 1;
   vigil validate jobs/specs/*.toml                  check specs and their schema mappings, all problems at once
   vigil ingest jobs/specs/monthly.toml --out out/   stage 1 only: incidents, quarantine, quality report
   vigil panel jobs/specs/monthly.toml --out out/    stages 1-2: also the zero-filled region × period panel
+  vigil forecast --model runs/monthly/latest/hurdle reproduce a saved model's forecast from its run
 
 Exit codes: 0 success (or nothing to do), 1 failure, 2 invalid spec or usage, 3 data-quality gate failed."
 )]
@@ -94,6 +95,20 @@ enum Command {
         /// Folder to write into.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Reproduce a past forecast from a saved model: reads RUN/models/MODEL/model.json and the
+    /// run's panel.parquet (both checked against the model card's sha256), forecasts again and
+    /// writes the table; then compares it byte for byte with the run's own forecast.parquet.
+    /// Exits 1 if they differ.
+    Forecast {
+        /// RUN/MODEL: a run folder and a model saved in it (e.g. runs/monthly/latest/hurdle;
+        /// RUN/models/MODEL works too). Saved models: global_nb, hurdle.
+        #[arg(long, value_name = "RUN/MODEL")]
+        model: PathBuf,
+        /// Where to write the forecast (default: ./<MODEL>-forecast.parquet). Never inside the
+        /// run folder, which stays as the run left it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -181,8 +196,62 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Panel { common, out } => {
             stage(common, out, true)?;
         }
+        Command::Forecast { model, out } => return forecast(&model, out),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vigil forecast --model RUN/MODEL`.
+fn forecast(model: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
+    use anyhow::Context;
+    let name = model
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("--model must end in a model name, e.g. runs/monthly/latest/hurdle")?
+        .to_string();
+    let mut run = model.parent().map(PathBuf::from).unwrap_or_default();
+    if run.file_name().is_some_and(|n| n == "models") {
+        run.pop();
+    }
+    if !run.join("manifest.json").is_file() {
+        anyhow::bail!(
+            "{} is not a run folder (no manifest.json); --model takes RUN/MODEL, e.g. runs/monthly/latest/hurdle",
+            run.display()
+        );
+    }
+    let (mut df, card) = vigil_engine::registry::reproduce(&run, &name)?;
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-forecast.parquet")));
+    let run_dir = std::fs::canonicalize(&run).with_context(|| format!("resolving {}", run.display()))?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        if std::fs::canonicalize(parent).is_ok_and(|p| p.starts_with(&run_dir)) {
+            anyhow::bail!(
+                "--out {} is inside the run folder; write it elsewhere",
+                out.display()
+            );
+        }
+    }
+    vigil_engine::output::write_parquet(&out, &mut df, card.classification, &card.run_id)?;
+    let got = vigil_engine::output::sha256_file(&out)?;
+    let saved = vigil_engine::registry::model_dir(&run, &name).join("forecast.parquet");
+    eprintln!(
+        "{name} of run {}: {} regions × {} horizons forecast from the saved model",
+        card.run_id,
+        card.training.regions,
+        card.training.rows.len()
+    );
+    println!("{}", out.display());
+    if got == card.forecast_sha256 {
+        eprintln!("identical to {} (sha256 {got})", saved.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: the forecast differs from {} (sha256 {got}, the run wrote {})",
+            saved.display(),
+            card.forecast_sha256
+        );
+        Ok(ExitCode::from(EXIT_FAILURE))
+    }
 }
 
 fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {

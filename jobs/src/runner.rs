@@ -13,16 +13,19 @@ use vigil_engine::charts::{
     ForecastLine, ReliabilityChart, ReliabilityCurve, SeriesChart, render_reliability_chart,
     render_series_chart,
 };
+use vigil_engine::forecasting::ForecastStage;
 use vigil_engine::forecasting::{
     ModelSettings, POOLED_NAMES, PooledOptions, backtest_frame, build_model, choices_frame, forecasts_frame,
     global_kind, metrics_frame, run_forecasts, skill_frame,
 };
+use vigil_engine::global::GlobalForecast;
 use vigil_engine::global::GlobalSettings;
 use vigil_engine::hotspots::{HotspotSettings, hotspots_frame};
 use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
+use vigil_engine::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
 use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frames};
 use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, hierarchy_change, region_series};
 use vigil_engine::trend::{TrendSettings, trend_frame};
@@ -361,6 +364,9 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         );
     }
     let mut reliability_df = reliability_frame(&reliability_rows)?;
+    let t = Instant::now();
+    let mut reconciled = reconcile_levels(spec, &ing.incidents, &series, &fc, &bt_settings, &mut warnings)?;
+    stage("reconcile", t);
     let chosen: std::collections::HashMap<String, String> = fc
         .choices
         .iter()
@@ -505,6 +511,14 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         class,
         "reliability of event probabilities on the backtest: forecast vs observed frequency in ten probability bins per model and threshold",
     )?;
+    if let Some(df) = reconciled.as_mut() {
+        writer.write_parquet(
+            "reconciled.parquet",
+            df,
+            class,
+            "point forecasts made coherent across levels (children sum to parents), proportional from the top",
+        )?;
+    }
     writer.write_parquet(
         "model_choice.parquet",
         &mut choices,
@@ -547,6 +561,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         class,
         "rolling sums and their change on a year earlier",
     )?;
+    save_models(spec, &mut writer, &series, &fc, class)?;
     let mut fb = fallbacks_frame(&fallbacks)?;
     writer.write_parquet(
         "fallbacks.parquet",
@@ -705,6 +720,163 @@ fn charts(
         n += 1;
     }
     Ok(n)
+}
+
+/// Saves every global model of the run with its card and forecast under `models/<name>/`.
+fn save_models(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    series: &[RegionSeries],
+    fc: &ForecastStage,
+    class: Classification,
+) -> Result<()> {
+    use vigil_engine::registry::{
+        FORMAT, ModelCard, SavedModel, card_scores, model_forecast_frame, training_window,
+    };
+    let panel_sha256 = writer
+        .outputs()
+        .iter()
+        .find(|o| o.file == "panel.parquet")
+        .map(|o| o.sha256.clone())
+        .context("the panel must be written before the models that read it")?;
+    for (name, horizons) in &fc.global_models {
+        let Some(m) = fc.backtest.models.iter().position(|x| x == name) else {
+            continue;
+        };
+        let dir = format!("models/{name}");
+        std::fs::create_dir_all(writer.dir().join(&dir))
+            .with_context(|| format!("creating {dir} in the run folder"))?;
+        let saved = SavedModel {
+            format: FORMAT,
+            name: name.clone(),
+            target: spec.target.clone(),
+            level: spec.level,
+            frequency: spec.frequency,
+            probs: DEFAULT_PROBS.to_vec(),
+            events: fc.thresholds,
+            horizons: horizons.clone(),
+        };
+        writer.write_json(
+            &format!("{dir}/model.json"),
+            &saved,
+            class,
+            &format!("the fitted {name} model, one per horizon"),
+        )?;
+        let forecast = GlobalForecast {
+            models: horizons.clone(),
+            forecasts: fc.forecasts[m].clone(),
+            events: fc.events[m].clone(),
+        };
+        let mut df = model_forecast_frame(series, &forecast, &DEFAULT_PROBS, fc.thresholds, spec.frequency)?;
+        writer.write_parquet(
+            &format!("{dir}/forecast.parquet"),
+            &mut df,
+            class,
+            &format!("the forecast of {name}, reproducible with `vigil forecast --model RUN/{name}`"),
+        )?;
+        let sha =
+            |file: &str| -> Result<String> { Ok(sha256_file(&writer.dir().join(format!("{dir}/{file}")))?) };
+        let card = ModelCard {
+            model: name.clone(),
+            description: match name.as_str() {
+                "hurdle" => "logistic GLM for P(any fatality) and a negative binomial GLM for the count once positive, one per horizon, pooled across regions".into(),
+                _ => "negative binomial (NB2) GLM with ML dispersion, one per horizon, pooled across regions".into(),
+            },
+            run_id: writer.run_id().to_string(),
+            classification: class,
+            engine_version: vigil_engine::VERSION.to_string(),
+            training: training_window(series, horizons, spec.global_window),
+            panel_sha256: panel_sha256.clone(),
+            spec_sha256: sha256_bytes(&spec.spec_bytes),
+            model_sha256: sha("model.json")?,
+            forecast_sha256: sha("forecast.parquet")?,
+            features: horizons.first().map(|h| h.features.clone()).unwrap_or_default(),
+            l2: spec.global_l2,
+            dispersion: horizons.iter().map(|h| h.dispersion).collect(),
+            backtest: card_scores(&fc.summary, name),
+        };
+        writer.write_json(
+            &format!("{dir}/card.json"),
+            &card,
+            class,
+            &format!(
+                "model card of {name}: training window, hashes, features, hyperparameters, backtest scores"
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The forecast a level publishes for each region: the ensemble when the job runs it, else the
+/// region's chosen model.
+fn published(
+    series: &[RegionSeries],
+    fc: &ForecastStage,
+    parent: impl Fn(&str) -> Option<String>,
+) -> Vec<LevelForecast> {
+    let ensemble = fc.backtest.models.iter().position(|m| m == "ensemble");
+    series
+        .iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let m = ensemble.unwrap_or_else(|| {
+                fc.backtest
+                    .models
+                    .iter()
+                    .position(|m| *m == fc.choices[r].model)
+                    .unwrap_or(0)
+            });
+            let f = &fc.forecasts[m][r];
+            LevelForecast {
+                region_id: s.region_id.clone(),
+                parent_id: parent(&s.region_id),
+                model: f.model.clone(),
+                base: f.forecast.mean.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Forecasts the levels above the job's (country, then admin-1 for an admin-2 job) with the
+/// same models and reconciles all of them proportionally from the top. `None` for a country
+/// job (nothing above it) and for a grid job (cells do not nest in admin units).
+fn reconcile_levels(
+    spec: &ValidSpec,
+    incidents: &DataFrame,
+    series: &[RegionSeries],
+    fc: &ForecastStage,
+    settings: &BacktestSettings,
+    warnings: &mut Vec<String>,
+) -> Result<Option<DataFrame>> {
+    use vigil_engine::Level;
+    let above: &[Level] = match spec.level {
+        Level::Admin1 => &[Level::Country],
+        Level::Admin2 => &[Level::Country, Level::Admin1],
+        Level::Country | Level::Grid => return Ok(None),
+    };
+    // a region's parent: its id without the last `/` segment
+    let parent = |id: &str| id.rsplit_once('/').map(|(p, _)| p.to_string());
+    let mut levels = Vec::new();
+    for (i, level) in above.iter().enumerate() {
+        let s = region_series(&panel_at(spec, incidents, *level)?.frame, &spec.target)?;
+        tracing::info!(
+            "reconcile: forecasting {} {level} regions with the same models",
+            s.len()
+        );
+        let f = run_forecasts(&s, &models(spec)?, settings, &pooled(spec))?;
+        let rows = published(&s, &f, |id| if i == 0 { None } else { parent(id) });
+        levels.push((level.as_str().to_string(), rows));
+    }
+    levels.push((spec.level.as_str().to_string(), published(series, fc, parent)));
+    let out = reconcile(&levels)?;
+    let gap = coherence_gap(&out);
+    tracing::info!("reconcile: largest |parent − Σ children| after reconciliation {gap:.3e}");
+    if gap > 1e-9 {
+        warnings.push(format!(
+            "reconciled forecasts are not coherent: a parent differs from its children's sum by {gap:.3e}"
+        ));
+    }
+    Ok(Some(reconciled_frame(&out)?))
 }
 
 /// The reliability diagram of P(any fatality) for the pooled models and the best baseline.

@@ -38,6 +38,8 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         "hotspots.parquet",
         "changepoints.parquet",
         "decomposition.parquet",
+        "reliability.parquet",
+        "reconciled.parquet",
     ] {
         assert!(
             listed.iter().any(|p| p == Path::new(f)),
@@ -45,9 +47,14 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         );
     }
     let charts: Vec<_> = listed.iter().filter(|p| p.starts_with("charts")).collect();
-    assert_eq!(charts.len(), 12, "6 top regions × SVG and PNG: {charts:?}");
+    assert_eq!(
+        charts.len(),
+        14,
+        "6 top regions and the reliability diagram × SVG and PNG: {charts:?}"
+    );
     check_backtest_outputs(&run_a);
     check_change_hierarchy(&run_a);
+    check_pooled_outputs(&run_a);
 
     // The manifest lists every other file with its sha256, and the classification of the input.
     let manifest: serde_json::Value =
@@ -95,6 +102,8 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         compared += 1;
     }
     assert!(compared >= 28);
+
+    check_saved_models_reproduce(&run_a, tmp.path());
 
     // Running it again where it already ran is a no-op that says so.
     let again = run_monthly(&tmp.path().join("a"), &[]);
@@ -219,6 +228,111 @@ fn check_backtest_outputs(run: &Path) {
     let chosen = f.column("chosen").unwrap().bool().unwrap().sum().unwrap_or(0) as usize;
     let regions = f.column("region_id").unwrap().n_unique().unwrap();
     assert_eq!(chosen, regions * 6, "one chosen model per region, six horizons");
+}
+
+/// Every saved model reproduces the run's forecast byte for byte; a changed model file is
+/// refused, naming the file and the hash.
+fn check_saved_models_reproduce(run: &Path, tmp: &Path) {
+    for name in ["global_nb", "hurdle"] {
+        let dir = run.join("models").join(name);
+        let card: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("card.json")).unwrap()).unwrap();
+        assert_eq!(card["training"]["rows"].as_array().unwrap().len(), 6, "{name}");
+        let out = tmp.join(format!("reproduced-{name}.parquet"));
+        let arg = run.join(name);
+        let o = vigil(
+            &[
+                "forecast",
+                "--model",
+                arg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(dir.join("forecast.parquet")).unwrap(),
+            "{name}: the reproduced forecast differs"
+        );
+    }
+    // a copy of the run with one coefficient changed is refused
+    let copy = tmp.join("tampered");
+    std::fs::create_dir_all(copy.join("models/hurdle")).unwrap();
+    for f in ["manifest.json", "panel.parquet"] {
+        std::fs::copy(run.join(f), copy.join(f)).unwrap();
+    }
+    for f in ["card.json", "forecast.parquet"] {
+        std::fs::copy(
+            run.join("models/hurdle").join(f),
+            copy.join("models/hurdle").join(f),
+        )
+        .unwrap();
+    }
+    let text = std::fs::read_to_string(run.join("models/hurdle/model.json")).unwrap();
+    let changed = text.replacen("\"l2\": 1.0", "\"l2\": 2.0", 1);
+    assert_ne!(text, changed);
+    std::fs::write(copy.join("models/hurdle/model.json"), changed).unwrap();
+    let arg = copy.join("hurdle");
+    let out = tmp.join("tampered.parquet");
+    let o = vigil(
+        &[
+            "forecast",
+            "--model",
+            arg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("model.json has sha256"), "{}", stderr(&o));
+}
+
+/// The global models, the hurdle and the ensemble are backtested next to the others; the
+/// reliability table covers every backtest row; reconciled forecasts add up from admin-1 to
+/// country within 1e-9.
+fn check_pooled_outputs(run: &Path) {
+    use std::collections::BTreeMap;
+    let m = read_parquet(&run.join("metrics.parquet"));
+    let models = strs(&m, "model");
+    for name in ["global_nb", "hurdle", "ensemble"] {
+        assert!(models.iter().any(|m| m == name), "metrics lack {name}");
+    }
+    let bt = read_parquet(&run.join("backtest.parquet"));
+    let ensemble_rows = strs(&bt, "model").iter().filter(|m| *m == "ensemble").count();
+    assert!(ensemble_rows > 0);
+    let rel = read_parquet(&run.join("reliability.parquet"));
+    let (rm, th) = (strs(&rel, "model"), f64s(&rel, "threshold"));
+    let n = rel.column("n").unwrap().u64().unwrap().clone();
+    let in_bins: u64 = (0..rel.height())
+        .filter(|i| rm[*i] == "ensemble" && th[*i] == 1.0)
+        .map(|i| n.get(i).unwrap())
+        .sum();
+    assert_eq!(in_bins as usize, ensemble_rows, "every ensemble row in one bin");
+
+    let r = read_parquet(&run.join("reconciled.parquet"));
+    let (level, id, parent) = (strs(&r, "level"), strs(&r, "region_id"), strs(&r, "parent_id"));
+    let hz = r.column("horizon").unwrap().i32().unwrap().clone();
+    let value = f64s(&r, "reconciled");
+    let mut parents: BTreeMap<(String, i32), f64> = BTreeMap::new();
+    let mut children: BTreeMap<(String, i32), f64> = BTreeMap::new();
+    for i in 0..r.height() {
+        let h = hz.get(i).unwrap();
+        match level[i].as_str() {
+            "country" => {
+                parents.insert((id[i].clone(), h), value[i]);
+            }
+            "admin1" => *children.entry((parent[i].clone(), h)).or_default() += value[i],
+            other => panic!("unexpected level {other}"),
+        }
+    }
+    assert_eq!(parents.len(), 9 * 6, "nine countries × six horizons");
+    for (key, p) in &parents {
+        let c = children.get(key).copied().unwrap_or(0.0);
+        assert!((p - c).abs() <= 1e-9, "{key:?}: country {p}, admin-1 sum {c}");
+    }
 }
 
 /// change.parquet holds every level, and each admin-2 and admin-1 region's rolling sums add up
