@@ -123,8 +123,8 @@ pub fn reconcile(levels: &[(String, Vec<LevelForecast>)]) -> Result<Vec<Vec<Reco
         // parents whose children all forecast zero take the children's sum
         for (p, parent) in above.iter_mut().enumerate() {
             let has_children = parent_of.contains(&p);
-            for k in 0..horizon {
-                if has_children && sums[p][k] == 0.0 && parent.reconciled[k] != 0.0 {
+            for (k, sum) in sums[p].iter().enumerate() {
+                if has_children && *sum == 0.0 && parent.reconciled[k] != 0.0 {
                     parent.reconciled[k] = 0.0;
                     parent.method[k] = Method::BottomUpZero;
                 }
