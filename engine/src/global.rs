@@ -313,3 +313,102 @@ fn describe(models: &[GlobalModel]) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn panel(future: f64) -> Vec<RegionSeries> {
+        let start = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default();
+        (0..6)
+            .map(|r| {
+                let y: Vec<f64> = (0..60)
+                    .map(|t| {
+                        if t > 50 {
+                            future * f64::from(r + 1)
+                        } else {
+                            f64::from((t * (r + 3)) % 7) * f64::from(r % 3)
+                        }
+                    })
+                    .collect();
+                RegionSeries {
+                    region_id: format!("{}/r{r}", r % 2),
+                    ds: (0..60)
+                        .map(|m| start.checked_add_months(chrono::Months::new(m)).unwrap_or(start))
+                        .collect(),
+                    y,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn global_backtest_forecasts_do_not_see_past_their_origin() {
+        let settings = BacktestSettings {
+            origins: 10,
+            step: 1,
+            horizon: 3,
+            probs: vigil_models::DEFAULT_PROBS.to_vec(),
+            season: 12,
+        };
+        let global = GlobalSettings {
+            window: 24,
+            l2: 1.0,
+            events: [1.0, 25.0],
+        };
+        let run = |future: f64| {
+            let s = panel(future);
+            let groups: Vec<String> = s
+                .iter()
+                .map(|x| crate::features::country_of(&x.region_id))
+                .collect();
+            let cache = FeatureCache::new(&s, &groups);
+            let mut bt = Backtest {
+                models: vec![],
+                probs: settings.probs.clone(),
+                rows: vec![],
+                fallbacks: vec![],
+            };
+            backtest_global(
+                &s,
+                &cache,
+                &[GlobalKind::NegBin, GlobalKind::Hurdle],
+                &mut bt,
+                &settings,
+                &global,
+            )
+            .expect("backtest runs");
+            bt
+        };
+        let (calm, storm) = (run(0.0), run(40.0));
+        assert!(calm.fallbacks.is_empty() && storm.fallbacks.is_empty());
+        assert_eq!(calm.rows.len(), storm.rows.len());
+        let mut compared = 0;
+        for (a, b) in calm.rows.iter().zip(&storm.rows) {
+            assert_eq!(
+                (a.series, a.cutoff, a.horizon, a.model),
+                (b.series, b.cutoff, b.horizon, b.model)
+            );
+            // training data y[..cutoff] ends at or before period 50, the last one shared
+            if a.cutoff <= 51 {
+                assert_eq!(
+                    (a.mean, &a.quantiles, a.events),
+                    (b.mean, &b.quantiles, b.events),
+                    "{a:?}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 0);
+        // and the storm is seen once it is in the training data
+        let late = |bt: &Backtest| {
+            bt.rows
+                .iter()
+                .filter(|r| r.cutoff == 57)
+                .map(|r| r.mean)
+                .sum::<f64>()
+        };
+        assert!(late(&storm) > 10.0 * late(&calm).max(1.0));
+    }
+}

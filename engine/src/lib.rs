@@ -38,6 +38,7 @@ macro_rules! named_enum {
     };
 }
 
+pub mod alerts;
 pub mod calibration;
 pub mod changepoints;
 pub mod charts;

@@ -52,6 +52,25 @@ pub fn id_segment(name: &str) -> String {
     name.replace('%', "%25").replace('/', "%2F")
 }
 
+/// The id of the region at `level` of an incident with country code `code`, admin units
+/// `admin1` and `admin2` (or [`UNKNOWN`]) and PRIO-GRID cell `grid`.
+pub fn region_id(level: Level, code: &str, admin1: &str, admin2: &str, grid: Option<i64>) -> String {
+    match level {
+        Level::Country => id_segment(code),
+        Level::Admin1 => format!("{}/{}", id_segment(code), id_segment(admin1)),
+        Level::Admin2 => format!(
+            "{}/{}/{}",
+            id_segment(code),
+            id_segment(admin1),
+            id_segment(admin2)
+        ),
+        Level::Grid => match grid {
+            Some(g) => format!("pg{g}"),
+            None => format!("{}/pg-{UNKNOWN}", id_segment(code)),
+        },
+    }
+}
+
 /// How to build a panel.
 #[derive(Debug, Clone)]
 pub struct PanelOptions {
@@ -204,9 +223,10 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         let a1s = admin1.as_deref().unwrap_or(UNKNOWN);
         let a2s = admin2.as_deref().unwrap_or(UNKNOWN);
         let cname = country.get(i).unwrap_or(&code).to_string();
+        let id = region_id(options.level, &code, a1s, a2s, grid.get(i));
         let (id, attrs) = match options.level {
             Level::Country => (
-                id_segment(&code),
+                id,
                 RegionAttrs {
                     name: cname.clone(),
                     country_code: code.clone(),
@@ -217,7 +237,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                 },
             ),
             Level::Admin1 => (
-                format!("{}/{}", id_segment(&code), id_segment(a1s)),
+                id,
                 RegionAttrs {
                     name: format!("{a1s} ({cname})"),
                     country_code: code.clone(),
@@ -228,7 +248,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                 },
             ),
             Level::Admin2 => (
-                format!("{}/{}/{}", id_segment(&code), id_segment(a1s), id_segment(a2s)),
+                id,
                 RegionAttrs {
                     name: format!("{a2s}, {a1s} ({cname})"),
                     country_code: code.clone(),
@@ -240,7 +260,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
             ),
             Level::Grid => match grid.get(i) {
                 Some(g) => (
-                    format!("pg{g}"),
+                    id,
                     RegionAttrs {
                         name: format!("PRIO-GRID {g} ({cname})"),
                         country_code: code.clone(),
@@ -251,7 +271,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                     },
                 ),
                 None => (
-                    format!("{}/pg-{UNKNOWN}", id_segment(&code)),
+                    id,
                     RegionAttrs {
                         name: format!("unknown cell ({cname})"),
                         country_code: code.clone(),

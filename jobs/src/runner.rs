@@ -13,13 +13,14 @@ use vigil_engine::charts::{
     ForecastLine, ReliabilityChart, ReliabilityCurve, SeriesChart, render_reliability_chart,
     render_series_chart,
 };
+use vigil_engine::features::country_of;
 use vigil_engine::forecasting::ForecastStage;
 use vigil_engine::forecasting::{
     ModelSettings, POOLED_NAMES, PooledOptions, backtest_frame, build_model, choices_frame, forecasts_frame,
     global_kind, metrics_frame, run_forecasts, skill_frame,
 };
-use vigil_engine::global::GlobalForecast;
 use vigil_engine::global::GlobalSettings;
+use vigil_engine::global::{FeatureCache, GlobalForecast};
 use vigil_engine::hotspots::{HotspotSettings, hotspots_frame};
 use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
@@ -423,6 +424,11 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     )?;
     stage("hotspots", t);
 
+    let t = Instant::now();
+    let job_dir = spec.out_dir.join(&spec.name);
+    let mut alerts = alert_table(spec, &job_dir, &id, &ing.incidents, &series, &fc, &hotspots)?;
+    stage("alerts", t);
+
     // Rolling and year-on-year change at every level of the hierarchy, in one table.
     let t = Instant::now();
     let mut by_level = Vec::new();
@@ -519,6 +525,12 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
             "point forecasts made coherent across levels (children sum to parents), proportional from the top",
         )?;
     }
+    writer.write_parquet(
+        "alerts.parquet",
+        &mut alerts,
+        class,
+        "early-warning alerts per region and horizon: level, probabilities, reasons and drivers",
+    )?;
     writer.write_parquet(
         "model_choice.parquet",
         &mut choices,
@@ -720,6 +732,161 @@ fn charts(
         n += 1;
     }
     Ok(n)
+}
+
+/// Classes of the hot-spot analysis that count as emerging for an alert.
+const EMERGING: [&str; 3] = ["new hot spot", "consecutive hot spot", "intensifying hot spot"];
+
+/// The alerts of the run: probabilities from the published model (the ensemble, else each
+/// region's chosen model), surges against the previous run of the job, emerging hot spots, and
+/// drivers from the hurdle (else the global NB) model.
+#[allow(clippy::too_many_arguments)]
+fn alert_table(
+    spec: &ValidSpec,
+    job_dir: &Path,
+    run_id: &str,
+    incidents: &DataFrame,
+    series: &[RegionSeries],
+    fc: &ForecastStage,
+    hotspots: &DataFrame,
+) -> Result<DataFrame> {
+    use std::collections::{BTreeMap, BTreeSet};
+    use vigil_engine::alerts::{AlertInputs, alerts, alerts_frame, previous_q95};
+    let ensemble = fc.backtest.models.iter().position(|m| m == "ensemble");
+    let probabilities: Vec<Vec<[f64; 2]>> = (0..series.len())
+        .map(|r| {
+            let m = ensemble.unwrap_or_else(|| {
+                fc.backtest
+                    .models
+                    .iter()
+                    .position(|m| *m == fc.choices[r].model)
+                    .unwrap_or(0)
+            });
+            fc.events[m][r].clone()
+        })
+        .collect();
+    let explain_models = fc
+        .global_models
+        .iter()
+        .find(|(n, _)| n == "hurdle")
+        .or_else(|| fc.global_models.first())
+        .map(|(_, m)| m.as_slice());
+    let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
+    let cache = explain_models.map(|_| FeatureCache::new(series, &groups));
+    let explain = explain_models.zip(cache.as_ref());
+
+    // the previous complete run of this job, by as-of date
+    let mut previous = BTreeMap::new();
+    if let Some((prev_id, prev_dir)) = previous_run(job_dir, run_id, &spec.as_of.to_string())
+        && let Some(last) = series.first().and_then(|s| s.ds.last().copied())
+    {
+        let path = prev_dir.join("forecasts.parquet");
+        let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let df = {
+            use polars::prelude::SerReader;
+            polars::prelude::ParquetReader::new(file).finish()?
+        };
+        previous = previous_q95(&df, last, &prev_id)?;
+        tracing::info!(
+            "alerts: surges against run {prev_id} ({} regions forecast)",
+            previous.len()
+        );
+    } else {
+        tracing::info!("alerts: no earlier run of this job, so no surge alerts");
+    }
+
+    // emerging hot-spot cells → the job's regions that hold events in them
+    let ids = hotspots
+        .column("grid_id")?
+        .cast(&polars::prelude::DataType::Int64)?;
+    let ids = ids.i64()?.clone();
+    let classes = hotspots.column("class")?.str()?.clone();
+    let mut emerging: BTreeMap<i64, String> = BTreeMap::new();
+    for (g, c) in ids.iter().zip(classes.iter()) {
+        if let (Some(g), Some(c)) = (g, c)
+            && EMERGING.contains(&c)
+        {
+            emerging.insert(g, c.to_string());
+        }
+    }
+    let text = |name: &str| -> Result<Vec<Option<String>>> {
+        Ok(incidents
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect())
+    };
+    let (cc, a1, a2) = (text("country_code")?, text("admin1")?, text("admin2")?);
+    let grid = incidents
+        .column("grid_id")?
+        .cast(&polars::prelude::DataType::Int64)?;
+    let grid = grid.i64()?.clone();
+    let mut cells: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for i in 0..incidents.height() {
+        let Some(g) = grid.get(i).filter(|g| emerging.contains_key(g)) else {
+            continue;
+        };
+        let unknown = vigil_engine::panel::UNKNOWN;
+        let id = vigil_engine::panel::region_id(
+            spec.level,
+            cc[i].as_deref().unwrap_or(unknown),
+            a1[i].as_deref().unwrap_or(unknown),
+            a2[i].as_deref().unwrap_or(unknown),
+            Some(g),
+        );
+        cells.entry(id).or_default().insert(g);
+    }
+    let hot: BTreeMap<String, Vec<(i64, String)>> = cells
+        .into_iter()
+        .map(|(id, gs)| (id, gs.into_iter().map(|g| (g, emerging[&g].clone())).collect()))
+        .collect();
+
+    let got = alerts(
+        &AlertInputs {
+            series,
+            events: fc.thresholds,
+            probabilities: &probabilities,
+            explain,
+            previous_q95: &previous,
+            hotspots: &hot,
+        },
+        &spec.alerts,
+    );
+    let high = got
+        .iter()
+        .filter(|a| a.level == vigil_engine::alerts::AlertLevel::High)
+        .count();
+    tracing::info!("alerts: {} region-horizons, {high} high", got.len());
+    Ok(alerts_frame(&got)?)
+}
+
+/// The latest complete run of the job before `as_of` (other than `run_id`): its id and folder.
+fn previous_run(job_dir: &Path, run_id: &str, as_of: &str) -> Option<(String, PathBuf)> {
+    let mut best: Option<(String, String, PathBuf)> = None;
+    for entry in std::fs::read_dir(job_dir).ok()?.flatten() {
+        let dir = entry.path();
+        let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let (Some(id), Some(date)) = (m["run_id"].as_str(), m["as_of"].as_str()) else {
+            continue;
+        };
+        // `latest` is a link to a run already listed under its own name
+        if m["status"] != "complete" || id == run_id || date >= as_of || entry.file_name() != id {
+            continue;
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(d, i, _)| (date, id) > (d.as_str(), i.as_str()))
+        {
+            best = Some((date.to_string(), id.to_string(), dir));
+        }
+    }
+    best.map(|(_, id, dir)| (id, dir))
 }
 
 /// Saves every global model of the run with its card and forecast under `models/<name>/`.
@@ -1000,7 +1167,27 @@ pub fn write_stage(dir: &Path, tables: Vec<(&str, DataFrame)>, class: Classifica
 
 #[cfg(test)]
 mod tests {
-    use super::slug;
+    use super::{previous_run, slug};
+
+    #[test]
+    fn the_previous_run_is_the_latest_complete_one_before_the_as_of_date() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let write = |id: &str, as_of: &str, status: &str| {
+            let dir = tmp.path().join(id);
+            std::fs::create_dir_all(&dir).expect("dir");
+            let m = serde_json::json!({"run_id": id, "as_of": as_of, "status": status});
+            std::fs::write(dir.join("manifest.json"), m.to_string()).expect("manifest");
+        };
+        write("2021-10-31-a", "2021-10-31", "complete");
+        write("2021-11-30-b", "2021-11-30", "complete");
+        write("2021-12-15-c", "2021-12-15", "failed_quality_gate");
+        write("2022-01-31-d", "2022-01-31", "complete");
+        write("2021-12-31-e", "2021-12-31", "complete");
+        let got = previous_run(tmp.path(), "2021-12-31-e", "2021-12-31").map(|(id, _)| id);
+        assert_eq!(got.as_deref(), Some("2021-11-30-b"));
+        assert!(previous_run(tmp.path(), "x", "2021-10-31").is_none());
+        assert!(previous_run(&tmp.path().join("missing"), "x", "2030-01-01").is_none());
+    }
 
     #[test]
     fn slugs_fold_accents_and_keep_ids_readable() {

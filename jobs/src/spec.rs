@@ -22,6 +22,8 @@ pub struct JobSpec {
     #[serde(default)]
     pub trends: TrendsSection,
     #[serde(default)]
+    pub alerts: AlertsSection,
+    #[serde(default)]
     pub quality: QualitySection,
     #[serde(default)]
     pub outputs: OutputsSection,
@@ -162,6 +164,20 @@ pub struct TrendsSection {
     pub hazard_lambda: Option<f64>,
 }
 
+/// Alert thresholds; every field has a default.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AlertsSection {
+    /// P(y ≥ events[1]) at or above this raises a `high` alert; default 0.5.
+    pub major_probability: Option<f64>,
+    /// P(y ≥ events[0]) at or above this after a quiet spell raises an `elevated` alert;
+    /// default 0.5.
+    pub onset_probability: Option<f64>,
+    /// Periods without an event that make a region quiet; default 3.
+    pub quiet_periods: Option<i64>,
+    /// Drivers named per alert; default 3.
+    pub drivers: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct QualitySection {
     pub max_quarantined_fraction: Option<f64>,
@@ -255,6 +271,7 @@ pub struct ValidSpec {
     pub global_window: usize,
     pub global_l2: f64,
     pub events: [f64; 2],
+    pub alerts: vigil_engine::alerts::AlertSettings,
     pub origins: usize,
     pub step: usize,
     pub conformal_windows: usize,
@@ -514,6 +531,28 @@ impl JobSpec {
                     .into(),
             );
         }
+        for (name, p) in [
+            ("alerts.major_probability", self.alerts.major_probability),
+            ("alerts.onset_probability", self.alerts.onset_probability),
+        ] {
+            if let Some(p) = p
+                && !(p > 0.0 && p <= 1.0)
+            {
+                problems.push(format!("{name}: {p} must be a probability in (0, 1]"));
+            }
+        }
+        if let Some(q) = self.alerts.quiet_periods
+            && !(1..=120).contains(&q)
+        {
+            problems.push(format!(
+                "alerts.quiet_periods: {q} must be between 1 and 120 periods"
+            ));
+        }
+        if let Some(d) = self.alerts.drivers
+            && !(0..=23).contains(&d)
+        {
+            problems.push(format!("alerts.drivers: {d} must be between 0 and 23 features"));
+        }
         if !(24..=600).contains(&self.forecast.global_window) {
             problems.push(format!(
                 "forecast.global_window: {} must be between 24 and 600 periods",
@@ -643,6 +682,15 @@ impl JobSpec {
             global_window: self.forecast.global_window as usize,
             global_l2: self.forecast.global_l2,
             events: self.forecast.events,
+            alerts: {
+                let d = vigil_engine::alerts::AlertSettings::default();
+                vigil_engine::alerts::AlertSettings {
+                    major_probability: self.alerts.major_probability.unwrap_or(d.major_probability),
+                    onset_probability: self.alerts.onset_probability.unwrap_or(d.onset_probability),
+                    quiet_periods: self.alerts.quiet_periods.map_or(d.quiet_periods, |q| q as usize),
+                    drivers: self.alerts.drivers.map_or(d.drivers, |n| n as usize),
+                }
+            },
             origins: origins as usize,
             step: step as usize,
             conformal_windows: self.backtest.conformal_windows as usize,

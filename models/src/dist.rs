@@ -149,7 +149,16 @@ impl CountDist {
     /// `E[log(1 + Y)]`: `expm1` of it is the point forecast that minimises the expected squared
     /// log error.
     pub fn mean_log1p(&self) -> f64 {
-        self.pmf().enumerate().map(|(k, p)| p * (k as f64).ln_1p()).sum()
+        // stop once the mass left is below 1e-13 (its share of the sum is then negligible)
+        let (mut sum, mut cdf) = (0.0, 0.0);
+        for (k, p) in self.pmf().enumerate() {
+            sum += p * (k as f64).ln_1p();
+            cdf += p;
+            if 1.0 - cdf < 1e-13 {
+                break;
+            }
+        }
+        sum
     }
 }
 

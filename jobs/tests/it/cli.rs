@@ -40,6 +40,10 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         "decomposition.parquet",
         "reliability.parquet",
         "reconciled.parquet",
+        "alerts.parquet",
+        "models/hurdle/model.json",
+        "models/hurdle/card.json",
+        "models/global_nb/forecast.parquet",
     ] {
         assert!(
             listed.iter().any(|p| p == Path::new(f)),
