@@ -5,10 +5,12 @@
 //! forecast by MSLE, the distribution (quantiles and event probabilities) by CRPS. For horizon
 //! `h` at origin `c`, each member's score is measured on its backtest rows of horizon `h`
 //! whose outcome was observed before `c` (all horizons' rows when none of horizon `h` is;
-//! equal weights when there are none at all). The [`TOP`] best members get weights
-//! proportional to `1 / score`; the others get none. The ensemble row at `c` therefore uses no
-//! outcome at or after `c`, and its backtest score is honest. The final forecast uses weights
-//! from every backtest row.
+//! equal weights when there are none at all). For the point, the [`TOP`] best members get
+//! weights proportional to `1 / MSLE`. For the distribution, the [`STACK`] best members are
+//! stacked: the weights on a 0.1 grid of the simplex whose averaged quantiles had the lowest
+//! CRPS on those rows ([`vigil_models::stacking`]). Other members get no weight. The ensemble
+//! row at `c` therefore uses no outcome at or after `c`, and its backtest score is honest.
+//! The final forecast uses weights from every backtest row.
 //!
 //! **Combination.** The point forecast is combined on the log1p scale,
 //! `expm1(Σ w·log1p(mean))`, the scale of MSLE; the quantiles are the weighted average of the
@@ -18,8 +20,14 @@
 use vigil_models::metrics::{crps_quantiles, exceedance};
 use vigil_models::{Backtest, BacktestRow};
 
-/// How many of the best members share the weight.
+/// How many of the best members share the weight of the point forecast.
 pub const TOP: usize = 3;
+
+/// How many of the best members are stacked for the distribution.
+pub const STACK: usize = 5;
+
+/// Grid steps of the stacking weights (0.1).
+const STACK_STEPS: usize = 10;
 
 /// The name of the ensemble in outputs.
 pub const ENSEMBLE: &str = "ensemble";
@@ -40,15 +48,14 @@ fn loss(r: &BacktestRow, target: Target, probs: &[f64]) -> f64 {
     }
 }
 
-/// Weights of `members` (positions in `bt.models`) from `rows`; `None` when no member has a
-/// row.
-fn weights_from<'a>(
+/// Members with rows in `rows` and their mean loss, best first (ties keep the members' order).
+fn ranked<'a>(
     rows: impl Iterator<Item = &'a BacktestRow>,
     members: &[usize],
     n_models: usize,
     target: Target,
     probs: &[f64],
-) -> Option<Vec<f64>> {
+) -> Vec<(usize, f64)> {
     let mut sum = vec![0.0; n_models];
     let mut cnt = vec![0usize; n_models];
     for r in rows {
@@ -60,18 +67,54 @@ fn weights_from<'a>(
         .filter(|m| cnt[**m] > 0)
         .map(|m| (*m, sum[*m] / cnt[*m] as f64))
         .collect();
-    if scored.is_empty() {
-        return None;
-    }
-    // best first; ties keep the members' order
     scored.sort_by(|a, b| a.1.total_cmp(&b.1));
-    scored.truncate(TOP);
+    scored
+}
+
+/// Point weights: the [`TOP`] best by MSLE, proportional to `1 / MSLE`.
+fn inverse_score_weights(scored: &[(usize, f64)], n_models: usize) -> Vec<f64> {
     let mut w = vec![0.0; n_models];
-    for (m, score) in &scored {
+    for (m, score) in scored.iter().take(TOP) {
         w[*m] = 1.0 / score.max(1e-6);
     }
     let total: f64 = w.iter().sum();
-    Some(w.into_iter().map(|v| v / total).collect())
+    w.into_iter().map(|v| v / total).collect()
+}
+
+/// Distribution weights: the [`STACK`] best by CRPS, stacked on `rows`.
+fn stacked_weights(
+    rows: &[&BacktestRow],
+    scored: &[(usize, f64)],
+    n_models: usize,
+    probs: &[f64],
+) -> Vec<f64> {
+    use std::collections::BTreeMap;
+    let top: Vec<usize> = scored.iter().take(STACK).map(|(m, _)| *m).collect();
+    let mut by_key: BTreeMap<(usize, usize, usize), (f64, Vec<Option<&Vec<f64>>>)> = BTreeMap::new();
+    for r in rows {
+        if let Some(i) = top.iter().position(|m| *m == r.model) {
+            let e = by_key
+                .entry((r.series, r.cutoff, r.horizon))
+                .or_insert_with(|| (r.y, vec![None; top.len()]));
+            e.1[i] = Some(&r.quantiles);
+        }
+    }
+    let mut y = Vec::with_capacity(by_key.len());
+    let mut q: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(by_key.len()); top.len()];
+    for (obs, got) in by_key.into_values() {
+        if got.iter().all(Option::is_some) {
+            y.push(obs);
+            for (i, g) in got.into_iter().enumerate() {
+                q[i].push(g.cloned().unwrap_or_default());
+            }
+        }
+    }
+    let stacked = vigil_models::stacking::stack_crps(&q, &y, probs, STACK_STEPS);
+    let mut w = vec![0.0; n_models];
+    for (m, v) in top.iter().zip(stacked) {
+        w[*m] = v;
+    }
+    w
 }
 
 /// Weights over `bt.models` for `target` at horizon `h` and origin `cutoff` (`None` = from
@@ -83,19 +126,27 @@ pub fn weights(
     cutoff: Option<usize>,
     target: Target,
 ) -> Vec<f64> {
-    let resolved = |r: &&BacktestRow| cutoff.is_none_or(|c| r.cutoff + r.horizon - 1 < c);
-    let is_member = |r: &&BacktestRow| members.contains(&r.model);
     let n = bt.models.len();
-    let rows = || bt.rows.iter().filter(is_member).filter(resolved);
-    weights_from(rows().filter(|r| r.horizon == h), members, n, target, &bt.probs)
-        .or_else(|| weights_from(rows(), members, n, target, &bt.probs))
-        .unwrap_or_else(|| {
-            let mut w = vec![0.0; bt.models.len()];
-            for m in members {
-                w[*m] = 1.0 / members.len() as f64;
-            }
-            w
-        })
+    let resolved: Vec<&BacktestRow> = bt
+        .rows
+        .iter()
+        .filter(|r| members.contains(&r.model))
+        .filter(|r| cutoff.is_none_or(|c| r.cutoff + r.horizon - 1 < c))
+        .collect();
+    let at_h: Vec<&BacktestRow> = resolved.iter().copied().filter(|r| r.horizon == h).collect();
+    let rows = if at_h.is_empty() { resolved } else { at_h };
+    let scored = ranked(rows.iter().copied(), members, n, target, &bt.probs);
+    if scored.is_empty() {
+        let mut w = vec![0.0; n];
+        for m in members {
+            w[*m] = 1.0 / members.len() as f64;
+        }
+        return w;
+    }
+    match target {
+        Target::Point => inverse_score_weights(&scored, n),
+        Target::Distribution => stacked_weights(&rows, &scored, n, &bt.probs),
+    }
 }
 
 /// One member's forecast of one period: mean, quantiles and event probabilities.

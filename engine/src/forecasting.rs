@@ -123,6 +123,9 @@ pub struct PooledOptions {
     pub settings: GlobalSettings,
     /// Whether to add the ensemble of all models but `zero`.
     pub ensemble: bool,
+    /// Backtest origins before the scored ones from which the ensemble learns its first
+    /// weights (not scored).
+    pub warmup: usize,
 }
 
 impl PooledOptions {
@@ -136,6 +139,7 @@ impl PooledOptions {
                 events: vigil_models::metrics::EVENTS,
             },
             ensemble: false,
+            warmup: 0,
         }
     }
 }
@@ -191,19 +195,55 @@ pub fn run_forecasts(
     let ys: Vec<&[f64]> = series.iter().map(|s| s.y.as_slice()).collect();
     let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
     let fallback = Naive;
-    let mut bt = vigil_models::backtest(&ys, &refs, &fallback, settings).map_err(|e| EngineError::Model {
-        context: "backtest".into(),
-        source: e,
-    })?;
+    let members_of =
+        |bt: &Backtest| -> Vec<usize> { (0..bt.models.len()).filter(|m| bt.models[*m] != "zero").collect() };
+    // The ensemble learns its weights from backtest rows resolved before each origin; warm-up
+    // origins before the scored ones give it that history from the first scored origin on.
+    // They are dropped before anything is scored, so every model is scored on the same origins.
+    let n = series.first().map_or(0, |s| s.y.len());
+    let warm = BacktestSettings {
+        origins: settings.origins + pooled.warmup,
+        ..settings.clone()
+    };
+    let run_settings = if pooled.ensemble && pooled.warmup > 0 && warm.cutoffs(n).is_ok() {
+        &warm
+    } else {
+        settings
+    };
+    let mut bt =
+        vigil_models::backtest(&ys, &refs, &fallback, run_settings).map_err(|e| EngineError::Model {
+            context: "backtest".into(),
+            source: e,
+        })?;
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
     if let Some(cache) = &cache {
-        backtest_global(series, cache, &pooled.global, &mut bt, settings, &pooled.settings)?;
+        backtest_global(
+            series,
+            cache,
+            &pooled.global,
+            &mut bt,
+            run_settings,
+            &pooled.settings,
+        )?;
     }
-    let members: Vec<usize> = (0..bt.models.len()).filter(|m| bt.models[*m] != "zero").collect();
+    let members = members_of(&bt);
     let with_ensemble = pooled.ensemble && members.len() > 1;
+    let mut ensemble_weights = Vec::new();
     if with_ensemble {
         backtest_ensemble(&mut bt, &members, thresholds);
+        ensemble_weights = (1..=settings.horizon)
+            .map(|h| {
+                (
+                    weights(&bt, &members, h, None, Target::Point),
+                    weights(&bt, &members, h, None, Target::Distribution),
+                )
+            })
+            .collect();
+    }
+    if let Some(first) = settings.cutoffs(n).ok().and_then(|c| c.first().copied()) {
+        bt.rows.retain(|r| r.cutoff >= first);
+        bt.fallbacks.retain(|f| f.cutoff >= first);
     }
     let mut summary = summarise(&bt, thresholds);
     let baselines: Vec<&str> = BASELINES.to_vec();
@@ -282,16 +322,7 @@ pub fn run_forecasts(
             global_models.push((kind.name().to_string(), g.models));
         }
     }
-    let mut ensemble_weights = Vec::new();
     if with_ensemble {
-        ensemble_weights = (1..=settings.horizon)
-            .map(|h| {
-                (
-                    weights(&bt, &members, h, None, Target::Point),
-                    weights(&bt, &members, h, None, Target::Distribution),
-                )
-            })
-            .collect();
         let (f, e) = ensemble_forecasts(&forecasts, &events, &members, &ensemble_weights);
         forecasts.push(f);
         events.push(e);

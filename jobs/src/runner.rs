@@ -197,6 +197,7 @@ fn pooled(spec: &ValidSpec) -> PooledOptions {
             events: spec.events,
         },
         ensemble: spec.models.iter().any(|m| m == "ensemble"),
+        warmup: spec.ensemble_warmup,
     }
 }
 

@@ -118,6 +118,9 @@ pub struct BacktestSection {
     /// TSB smoothing constants (demand size, demand probability).
     #[serde(default = "default_tsb")]
     pub tsb_alphas: [f64; 2],
+    /// Unscored origins before the scored ones, from which the ensemble learns its first
+    /// weights; default the horizon.
+    pub ensemble_warmup: Option<i64>,
 }
 
 impl Default for BacktestSection {
@@ -128,6 +131,7 @@ impl Default for BacktestSection {
             conformal_windows: default_conformal_windows(),
             window: default_window(),
             tsb_alphas: default_tsb(),
+            ensemble_warmup: None,
         }
     }
 }
@@ -272,6 +276,7 @@ pub struct ValidSpec {
     pub global_l2: f64,
     pub events: [f64; 2],
     pub alerts: vigil_engine::alerts::AlertSettings,
+    pub ensemble_warmup: usize,
     pub origins: usize,
     pub step: usize,
     pub conformal_windows: usize,
@@ -553,6 +558,13 @@ impl JobSpec {
         {
             problems.push(format!("alerts.drivers: {d} must be between 0 and 23 features"));
         }
+        if let Some(w) = self.backtest.ensemble_warmup
+            && !(0..=120).contains(&w)
+        {
+            problems.push(format!(
+                "backtest.ensemble_warmup: {w} must be between 0 and 120 origins"
+            ));
+        }
         if !(24..=600).contains(&self.forecast.global_window) {
             problems.push(format!(
                 "forecast.global_window: {} must be between 24 and 600 periods",
@@ -691,6 +703,10 @@ impl JobSpec {
                     drivers: self.alerts.drivers.map_or(d.drivers, |n| n as usize),
                 }
             },
+            ensemble_warmup: self
+                .backtest
+                .ensemble_warmup
+                .map_or(self.forecast.horizon.max(0) as usize, |w| w as usize),
             origins: origins as usize,
             step: step as usize,
             conformal_windows: self.backtest.conformal_windows as usize,

@@ -26,6 +26,7 @@ mod intermittent;
 pub mod metrics;
 pub mod rng;
 mod runner;
+pub mod stacking;
 
 pub use backtest::{Backtest, BacktestRow, BacktestSettings, backtest};
 pub use baselines::{Conflictology, HistoricMean, Naive, SeasonalNaive, WindowMean, Zero};
