@@ -90,7 +90,9 @@ fn stacked_weights(
 ) -> Vec<f64> {
     use std::collections::BTreeMap;
     let top: Vec<usize> = scored.iter().take(STACK).map(|(m, _)| *m).collect();
-    let mut by_key: BTreeMap<(usize, usize, usize), (f64, Vec<Option<&Vec<f64>>>)> = BTreeMap::new();
+    // (series, origin, horizon) → the outcome and each stacked member's quantiles
+    type Key = (usize, usize, usize);
+    let mut by_key: BTreeMap<Key, (f64, Vec<Option<&Vec<f64>>>)> = BTreeMap::new();
     for r in rows {
         if let Some(i) = top.iter().position(|m| *m == r.model) {
             let e = by_key
