@@ -92,7 +92,8 @@ fn stacked_weights(
     let top: Vec<usize> = scored.iter().take(STACK).map(|(m, _)| *m).collect();
     // (series, origin, horizon) → the outcome and each stacked member's quantiles
     type Key = (usize, usize, usize);
-    let mut by_key: BTreeMap<Key, (f64, Vec<Option<&Vec<f64>>>)> = BTreeMap::new();
+    type Seen<'a> = (f64, Vec<Option<&'a Vec<f64>>>);
+    let mut by_key: BTreeMap<Key, Seen<'_>> = BTreeMap::new();
     for r in rows {
         if let Some(i) = top.iter().position(|m| *m == r.model) {
             let e = by_key
