@@ -126,6 +126,9 @@ pub struct PooledOptions {
     /// Backtest origins before the scored ones from which the ensemble learns its first
     /// weights (not scored).
     pub warmup: usize,
+    /// Whether to recalibrate the ensemble's event probabilities with Platt scaling fitted on
+    /// the outcomes seen before each origin.
+    pub platt: bool,
 }
 
 impl PooledOptions {
@@ -140,6 +143,7 @@ impl PooledOptions {
             },
             ensemble: false,
             warmup: 0,
+            platt: false,
         }
     }
 }
@@ -230,8 +234,13 @@ pub fn run_forecasts(
     let members = members_of(&bt);
     let with_ensemble = pooled.ensemble && members.len() > 1;
     let mut ensemble_weights = Vec::new();
+    let mut platt = [None, None];
     if with_ensemble {
         backtest_ensemble(&mut bt, &members, thresholds);
+        if pooled.platt {
+            let ensemble = bt.models.len() - 1;
+            platt = crate::calibration::recalibrate(&mut bt, ensemble, thresholds);
+        }
         ensemble_weights = (1..=settings.horizon)
             .map(|h| {
                 (
@@ -323,7 +332,14 @@ pub fn run_forecasts(
         }
     }
     if with_ensemble {
-        let (f, e) = ensemble_forecasts(&forecasts, &events, &members, &ensemble_weights);
+        let (f, mut e) = ensemble_forecasts(&forecasts, &events, &members, &ensemble_weights);
+        for p in e.iter_mut().flatten() {
+            for (v, fit) in p.iter_mut().zip(&platt) {
+                if let Some(fit) = fit {
+                    *v = fit.apply(*v);
+                }
+            }
+        }
         forecasts.push(f);
         events.push(e);
     }

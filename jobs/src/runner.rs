@@ -198,6 +198,7 @@ fn pooled(spec: &ValidSpec) -> PooledOptions {
         },
         ensemble: spec.models.iter().any(|m| m == "ensemble"),
         warmup: spec.ensemble_warmup,
+        platt: spec.platt,
     }
 }
 

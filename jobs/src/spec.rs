@@ -86,6 +86,9 @@ pub struct ForecastSection {
     /// Event thresholds (counts): any fatality, major violence.
     #[serde(default = "default_events")]
     pub events: [f64; 2],
+    /// Recalibration of the ensemble's event probabilities: "none" or "platt".
+    #[serde(default = "default_calibration")]
+    pub event_calibration: String,
 }
 
 impl Default for ForecastSection {
@@ -97,6 +100,7 @@ impl Default for ForecastSection {
             global_window: default_global_window(),
             global_l2: default_l2(),
             events: default_events(),
+            event_calibration: default_calibration(),
         }
     }
 }
@@ -220,6 +224,9 @@ fn default_global_window() -> i64 {
 fn default_l2() -> f64 {
     1.0
 }
+fn default_calibration() -> String {
+    "none".into()
+}
 fn default_events() -> [f64; 2] {
     [1.0, 25.0]
 }
@@ -277,6 +284,7 @@ pub struct ValidSpec {
     pub events: [f64; 2],
     pub alerts: vigil_engine::alerts::AlertSettings,
     pub ensemble_warmup: usize,
+    pub platt: bool,
     pub origins: usize,
     pub step: usize,
     pub conformal_windows: usize,
@@ -558,6 +566,12 @@ impl JobSpec {
         {
             problems.push(format!("alerts.drivers: {d} must be between 0 and 23 features"));
         }
+        if !["none", "platt"].contains(&self.forecast.event_calibration.as_str()) {
+            problems.push(format!(
+                "forecast.event_calibration: '{}' must be \"none\" or \"platt\"",
+                self.forecast.event_calibration
+            ));
+        }
         if let Some(w) = self.backtest.ensemble_warmup
             && !(0..=120).contains(&w)
         {
@@ -707,6 +721,7 @@ impl JobSpec {
                 .backtest
                 .ensemble_warmup
                 .map_or(self.forecast.horizon.max(0) as usize, |w| w as usize),
+            platt: self.forecast.event_calibration == "platt",
             origins: origins as usize,
             step: step as usize,
             conformal_windows: self.backtest.conformal_windows as usize,
