@@ -286,17 +286,9 @@ pub fn alerts_frame(alerts: &[Alert]) -> Result<DataFrame, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
 
     fn series(id: &str, y: Vec<f64>) -> RegionSeries {
-        let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default();
-        RegionSeries {
-            region_id: id.into(),
-            ds: (0..y.len() as u32)
-                .map(|m| start.checked_add_months(chrono::Months::new(m)).unwrap_or(start))
-                .collect(),
-            y,
-        }
+        crate::series::monthly_series(id, y)
     }
 
     #[test]

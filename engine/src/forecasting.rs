@@ -174,6 +174,20 @@ pub struct ForecastStage {
     pub fallbacks: Vec<Fallback>,
 }
 
+impl ForecastStage {
+    /// The model whose forecast is published for region `r`: the ensemble when the job runs
+    /// it, else the region's chosen model (a position in `backtest.models`).
+    pub fn published_model(&self, r: usize) -> usize {
+        let models = &self.backtest.models;
+        models.iter().position(|m| m == ENSEMBLE).unwrap_or_else(|| {
+            models
+                .iter()
+                .position(|m| *m == self.choices[r].model)
+                .unwrap_or(0)
+        })
+    }
+}
+
 /// The model chosen for a region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Choice {

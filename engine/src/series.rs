@@ -55,6 +55,19 @@ pub fn region_series(panel: &DataFrame, target: &str) -> Result<Vec<RegionSeries
     Ok(out)
 }
 
+/// A monthly series from January 2020 (for tests).
+#[cfg(test)]
+pub(crate) fn monthly_series(id: &str, y: Vec<f64>) -> RegionSeries {
+    let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default();
+    RegionSeries {
+        region_id: id.into(),
+        ds: (0..y.len() as u32)
+            .map(|m| start.checked_add_months(chrono::Months::new(m)).unwrap_or(start))
+            .collect(),
+        y,
+    }
+}
+
 /// A region where a model could not be fitted and the fallback was used instead.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fallback {

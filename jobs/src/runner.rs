@@ -754,16 +754,9 @@ fn alert_table(
 ) -> Result<DataFrame> {
     use std::collections::{BTreeMap, BTreeSet};
     use vigil_engine::alerts::{AlertInputs, alerts, alerts_frame, previous_q95};
-    let ensemble = fc.backtest.models.iter().position(|m| m == "ensemble");
     let probabilities: Vec<Vec<[f64; 2]>> = (0..series.len())
         .map(|r| {
-            let m = ensemble.unwrap_or_else(|| {
-                fc.backtest
-                    .models
-                    .iter()
-                    .position(|m| *m == fc.choices[r].model)
-                    .unwrap_or(0)
-            });
+            let m = fc.published_model(r);
             fc.events[m][r].clone()
         })
         .collect();
@@ -983,18 +976,11 @@ fn published(
     fc: &ForecastStage,
     parent: impl Fn(&str) -> Option<String>,
 ) -> Vec<LevelForecast> {
-    let ensemble = fc.backtest.models.iter().position(|m| m == "ensemble");
     series
         .iter()
         .enumerate()
         .map(|(r, s)| {
-            let m = ensemble.unwrap_or_else(|| {
-                fc.backtest
-                    .models
-                    .iter()
-                    .position(|m| *m == fc.choices[r].model)
-                    .unwrap_or(0)
-            });
+            let m = fc.published_model(r);
             let f = &fc.forecasts[m][r];
             LevelForecast {
                 region_id: s.region_id.clone(),

@@ -234,6 +234,20 @@ fn check_backtest_outputs(run: &Path) {
     assert_eq!(chosen, regions * 6, "one chosen model per region, six horizons");
 }
 
+/// `vigil forecast --model <model> --out <out>`.
+fn forecast_from(model: &Path, out: &Path) -> std::process::Output {
+    vigil(
+        &[
+            "forecast",
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
 /// Every saved model reproduces the run's forecast byte for byte; a changed model file is
 /// refused, naming the file and the hash.
 fn check_saved_models_reproduce(run: &Path, tmp: &Path) {
@@ -244,16 +258,7 @@ fn check_saved_models_reproduce(run: &Path, tmp: &Path) {
         assert_eq!(card["training"]["rows"].as_array().unwrap().len(), 6, "{name}");
         let out = tmp.join(format!("reproduced-{name}.parquet"));
         let arg = run.join(name);
-        let o = vigil(
-            &[
-                "forecast",
-                "--model",
-                arg.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            &[],
-        );
+        let o = forecast_from(&arg, &out);
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         assert_eq!(
             std::fs::read(&out).unwrap(),
@@ -280,16 +285,7 @@ fn check_saved_models_reproduce(run: &Path, tmp: &Path) {
     std::fs::write(copy.join("models/hurdle/model.json"), changed).unwrap();
     let arg = copy.join("hurdle");
     let out = tmp.join("tampered.parquet");
-    let o = vigil(
-        &[
-            "forecast",
-            "--model",
-            arg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = forecast_from(&arg, &out);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("model.json has sha256"), "{}", stderr(&o));
 }
