@@ -3,10 +3,12 @@
 //! **Proportional (top-down) reconciliation.** Each parent keeps its own forecast, and its
 //! children share it in proportion to their own forecasts:
 //! `child' = child · parent / Σ children`. A child forecast at zero stays at zero, and the
-//! children's relative sizes stay what their models said. When every child of a parent is at
-//! zero there is nothing to share in proportion, so the parent takes the children's sum (zero)
-//! and the row says so (`bottom_up_zero`): a forecast of violence that no child region carries
-//! is not spread evenly over regions that had none. Reconciling level by level from the top
+//! children's relative sizes stay what their models said. A region can carry a share only if
+//! some region below it can (its own forecast is positive, and so is one of its children's, down
+//! to the bottom level); one that cannot gets none, so violence forecast for a unit is never
+//! handed to a unit whose cells all forecast zero, and never spread evenly over regions that had
+//! none. A top region that cannot carry its forecast takes the children's sum, zero
+//! (`bottom_up_zero`). Reconciling level by level from the top
 //! (country → admin-1 → …) makes every level coherent with the one above.
 
 use polars::prelude::*;
@@ -65,36 +67,44 @@ pub struct Reconciled {
 /// Reconciles `levels` (top first; each level's `parent_id`s name regions of the level above)
 /// proportionally from the top down. Every region of a lower level must have a parent in the
 /// level above, and all forecasts must have the same horizon.
+///
+/// A region can only carry a share if something below it can: a pass from the bottom up marks,
+/// per horizon, the regions whose own forecast is positive and (above the bottom level) that
+/// have such a child. Unmarked regions get no share; a top region left unmarked takes the
+/// children's sum, zero (`bottom_up_zero`). Every parent's value is then exactly shared among
+/// its children, so all levels are coherent.
 pub fn reconcile(levels: &[(String, Vec<LevelForecast>)]) -> Result<Vec<Vec<Reconciled>>, EngineError> {
     let bad = |message: String| EngineError::Invalid {
         context: "reconciling forecasts across levels".into(),
         message,
     };
-    let mut out: Vec<Vec<Reconciled>> = Vec::with_capacity(levels.len());
-    for (depth, (name, rows)) in levels.iter().enumerate() {
+    let Some(horizon) = levels
+        .first()
+        .and_then(|(_, rows)| rows.first())
+        .map(|f| f.base.len())
+    else {
+        return Ok(levels.iter().map(|_| Vec::new()).collect());
+    };
+    // each region's parent position in the level above
+    let mut parents: Vec<Vec<usize>> = vec![Vec::new(); levels.len()];
+    for depth in 0..levels.len() {
+        let (name, rows) = &levels[depth];
+        if let Some(f) = rows.iter().find(|f| f.base.len() != horizon) {
+            return Err(bad(format!(
+                "{name} region {} has {} horizons, the others {horizon}",
+                f.region_id,
+                f.base.len()
+            )));
+        }
         if depth == 0 {
-            out.push(
-                rows.iter()
-                    .map(|f| Reconciled {
-                        level: name.clone(),
-                        forecast: f.clone(),
-                        reconciled: f.base.iter().map(|v| v.max(0.0)).collect(),
-                        method: vec![Method::Top; f.base.len()],
-                    })
-                    .collect(),
-            );
             continue;
         }
-        let above = out.last_mut().ok_or_else(|| bad("no level above".into()))?;
-        let index: BTreeMap<&str, usize> = above
+        let index: BTreeMap<&str, usize> = levels[depth - 1]
+            .1
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.forecast.region_id.as_str(), i))
+            .map(|(i, r)| (r.region_id.as_str(), i))
             .collect();
-        let horizon = above.first().map_or(0, |r| r.reconciled.len());
-        // children's base sums per parent and horizon
-        let mut sums = vec![vec![0.0; horizon]; above.len()];
-        let mut parent_of = Vec::with_capacity(rows.len());
         for f in rows {
             let p = f
                 .parent_id
@@ -102,57 +112,92 @@ pub fn reconcile(levels: &[(String, Vec<LevelForecast>)]) -> Result<Vec<Vec<Reco
                 .and_then(|p| index.get(p).copied())
                 .ok_or_else(|| {
                     bad(format!(
-                        "{} region {} has no parent among the regions of the level above ({:?})",
-                        name, f.region_id, f.parent_id
+                        "{name} region {} has no parent among the regions of the level above ({:?})",
+                        f.region_id, f.parent_id
                     ))
                 })?;
-            if f.base.len() != horizon {
-                return Err(bad(format!(
-                    "{} region {} has {} horizons, its parent {}",
-                    name,
-                    f.region_id,
-                    f.base.len(),
-                    horizon
-                )));
-            }
-            for (s, v) in sums[p].iter_mut().zip(&f.base) {
-                *s += v.max(0.0);
-            }
-            parent_of.push(p);
+            parents[depth].push(p);
         }
-        // parents whose children all forecast zero take the children's sum
-        for (p, parent) in above.iter_mut().enumerate() {
-            let has_children = parent_of.contains(&p);
-            for (k, sum) in sums[p].iter().enumerate() {
-                if has_children && *sum == 0.0 && parent.reconciled[k] != 0.0 {
-                    parent.reconciled[k] = 0.0;
-                    parent.method[k] = Method::BottomUpZero;
+    }
+    // bottom-up: the share weight of each region per horizon (0 when it cannot carry a share)
+    let mut weight: Vec<Vec<Vec<f64>>> = levels
+        .iter()
+        .map(|(_, rows)| {
+            rows.iter()
+                .map(|f| f.base.iter().map(|v| v.max(0.0)).collect())
+                .collect()
+        })
+        .collect();
+    for depth in (1..levels.len()).rev() {
+        let mut live = vec![vec![false; horizon]; levels[depth - 1].1.len()];
+        for (c, p) in parents[depth].iter().enumerate() {
+            for k in 0..horizon {
+                live[*p][k] |= weight[depth][c][k] > 0.0;
+            }
+        }
+        for (p, l) in live.iter().enumerate() {
+            for k in 0..horizon {
+                if !l[k] {
+                    weight[depth - 1][p][k] = 0.0;
                 }
             }
         }
-        let level: Vec<Reconciled> = rows
-            .iter()
-            .zip(&parent_of)
-            .map(|(f, p)| {
-                let target = &above[*p].reconciled;
-                let reconciled: Vec<f64> = (0..horizon)
-                    .map(|k| {
-                        let s = sums[*p][k];
-                        if s > 0.0 {
-                            f.base[k].max(0.0) * (target[k] / s)
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                Reconciled {
-                    level: name.clone(),
-                    forecast: f.clone(),
-                    reconciled,
-                    method: vec![Method::Proportional; horizon],
+    }
+    // top-down: the top keeps its forecast where it can carry it; children share their parent
+    let mut out: Vec<Vec<Reconciled>> = Vec::with_capacity(levels.len());
+    for (depth, (name, rows)) in levels.iter().enumerate() {
+        let level: Vec<Reconciled> = if depth == 0 {
+            rows.iter()
+                .zip(&weight[0])
+                .map(|(f, w)| {
+                    let method = (0..horizon)
+                        .map(|k| {
+                            if w[k] == 0.0 && f.base[k] > 0.0 {
+                                Method::BottomUpZero
+                            } else {
+                                Method::Top
+                            }
+                        })
+                        .collect();
+                    Reconciled {
+                        level: name.clone(),
+                        forecast: f.clone(),
+                        reconciled: w.clone(),
+                        method,
+                    }
+                })
+                .collect()
+        } else {
+            let above = &out[depth - 1];
+            let mut sums = vec![vec![0.0; horizon]; above.len()];
+            for (c, p) in parents[depth].iter().enumerate() {
+                for k in 0..horizon {
+                    sums[*p][k] += weight[depth][c][k];
                 }
-            })
-            .collect();
+            }
+            rows.iter()
+                .enumerate()
+                .map(|(c, f)| {
+                    let p = parents[depth][c];
+                    let reconciled = (0..horizon)
+                        .map(|k| {
+                            let s = sums[p][k];
+                            if s > 0.0 {
+                                weight[depth][c][k] * (above[p].reconciled[k] / s)
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    Reconciled {
+                        level: name.clone(),
+                        forecast: f.clone(),
+                        reconciled,
+                        method: vec![Method::Proportional; horizon],
+                    }
+                })
+                .collect()
+        };
         out.push(level);
     }
     Ok(out)
@@ -249,6 +294,32 @@ mod tests {
         // horizon 2: every child at zero, so the parent becomes zero and says why
         assert_eq!(r[0][0].reconciled, vec![10.0, 0.0]);
         assert_eq!(r[0][0].method, vec![Method::Top, Method::BottomUpZero]);
+        assert_eq!(coherence_gap(&r), 0.0);
+    }
+
+    #[test]
+    fn a_unit_whose_cells_all_forecast_zero_gets_no_share_at_any_level() {
+        let levels = vec![
+            ("country".to_string(), vec![f("A", None, vec![10.0])]),
+            (
+                "admin1".to_string(),
+                vec![f("A/x", Some("A"), vec![4.0]), f("A/y", Some("A"), vec![1.0])],
+            ),
+            (
+                "grid".to_string(),
+                vec![
+                    f("A/x/pg1", Some("A/x"), vec![0.0]),
+                    f("A/y/pg2", Some("A/y"), vec![2.0]),
+                    f("A/y/pg3", Some("A/y"), vec![6.0]),
+                ],
+            ),
+        ];
+        let r = reconcile(&levels).expect("reconciles");
+        // A/x has no cell that can carry violence, so A/y carries all of A
+        assert_eq!(r[1][0].reconciled, vec![0.0]);
+        assert_eq!(r[1][1].reconciled, vec![10.0]);
+        assert_eq!(r[2][1].reconciled, vec![2.5]);
+        assert_eq!(r[2][2].reconciled, vec![7.5]);
         assert_eq!(coherence_gap(&r), 0.0);
     }
 

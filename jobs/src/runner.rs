@@ -1023,6 +1023,9 @@ fn reconcile_levels(
         levels.push((level.as_str().to_string(), rows));
     }
     levels.push((spec.level.as_str().to_string(), published(series, fc, parent)));
+    if spec.level == Level::Admin1 {
+        levels.push(("grid".to_string(), grid_pieces(spec, incidents, parent)?));
+    }
     let out = reconcile(&levels)?;
     let gap = coherence_gap(&out);
     tracing::info!("reconcile: largest |parent − Σ children| after reconciliation {gap:.3e}");
@@ -1032,6 +1035,46 @@ fn reconcile_levels(
         ));
     }
     Ok(Some(reconciled_frame(&out)?))
+}
+
+/// The bottom level under admin-1 units: the piece of each PRIO-GRID cell inside each unit
+/// (`<country>/<admin1>/pg<gid>`; a cell that straddles a border has a piece on each side, so
+/// pieces nest where whole cells do not), with its mean over the last `backtest.window`
+/// periods as base forecast for every horizon. The base forecasts only set each piece's share
+/// of its unit's reconciled forecast.
+fn grid_pieces(
+    spec: &ValidSpec,
+    incidents: &DataFrame,
+    parent: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<LevelForecast>> {
+    // an admin-2 panel whose admin-2 names are the cells builds exactly these pieces
+    let cells: Vec<Option<String>> = incidents
+        .column("grid_id")?
+        .cast(&polars::prelude::DataType::Int64)?
+        .i64()?
+        .iter()
+        .map(|g| g.map(|g| format!("pg{g}")))
+        .collect();
+    let mut relabelled = incidents.clone();
+    relabelled.with_column(polars::prelude::Column::new("admin2".into(), cells))?;
+    let s = region_series(
+        &panel_at(spec, &relabelled, vigil_engine::Level::Admin2)?.frame,
+        &spec.target,
+    )?;
+    tracing::info!("reconcile: {} grid-cell pieces of admin-1 units", s.len());
+    let w = spec.model_window.max(1);
+    Ok(s.iter()
+        .map(|s| {
+            let tail = &s.y[s.y.len().saturating_sub(w)..];
+            let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
+            LevelForecast {
+                region_id: s.region_id.clone(),
+                parent_id: parent(&s.region_id),
+                model: "window_mean".into(),
+                base: vec![mean; spec.horizon],
+            }
+        })
+        .collect())
 }
 
 /// The reliability diagram of P(any fatality) for the pooled models and the best baseline.

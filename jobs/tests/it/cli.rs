@@ -316,22 +316,35 @@ fn check_pooled_outputs(run: &Path) {
     let (level, id, parent) = (strs(&r, "level"), strs(&r, "region_id"), strs(&r, "parent_id"));
     let hz = r.column("horizon").unwrap().i32().unwrap().clone();
     let value = f64s(&r, "reconciled");
-    let mut parents: BTreeMap<(String, i32), f64> = BTreeMap::new();
-    let mut children: BTreeMap<(String, i32), f64> = BTreeMap::new();
+    // level → (region, horizon) → reconciled value, and (parent, horizon) → children's sum
+    let mut own: BTreeMap<&str, BTreeMap<(String, i32), f64>> = BTreeMap::new();
+    let mut sums: BTreeMap<&str, BTreeMap<(String, i32), f64>> = BTreeMap::new();
     for i in 0..r.height() {
         let h = hz.get(i).unwrap();
-        match level[i].as_str() {
-            "country" => {
-                parents.insert((id[i].clone(), h), value[i]);
-            }
-            "admin1" => *children.entry((parent[i].clone(), h)).or_default() += value[i],
-            other => panic!("unexpected level {other}"),
+        let l = level[i].as_str();
+        assert!(["country", "admin1", "grid"].contains(&l), "unexpected level {l}");
+        own.entry(l).or_default().insert((id[i].clone(), h), value[i]);
+        if l != "country" {
+            *sums
+                .entry(l)
+                .or_default()
+                .entry((parent[i].clone(), h))
+                .or_default() += value[i];
         }
     }
-    assert_eq!(parents.len(), 9 * 6, "nine countries × six horizons");
-    for (key, p) in &parents {
-        let c = children.get(key).copied().unwrap_or(0.0);
-        assert!((p - c).abs() <= 1e-9, "{key:?}: country {p}, admin-1 sum {c}");
+    assert_eq!(own["country"].len(), 9 * 6, "nine countries × six horizons");
+    assert!(
+        own["grid"].len() > own["admin1"].len(),
+        "grid-cell pieces under admin-1 units"
+    );
+    for (parent_level, child_level) in [("country", "admin1"), ("admin1", "grid")] {
+        for (key, p) in &own[parent_level] {
+            let c = sums[child_level].get(key).copied().unwrap_or(0.0);
+            assert!(
+                (p - c).abs() <= 1e-9,
+                "{parent_level} {key:?}: {p}, its {child_level} children sum to {c}"
+            );
+        }
     }
 }
 
