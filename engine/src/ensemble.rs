@@ -200,15 +200,27 @@ pub fn backtest_ensemble(bt: &mut Backtest, members: &[usize], events: [f64; 2])
     }
     let mut keys: Vec<(usize, usize, usize)> = by_key.keys().copied().collect();
     keys.sort_unstable();
-    let mut cache: HashMap<(usize, usize), (Vec<f64>, Vec<f64>)> = HashMap::new();
+    // the weights of every origin and horizon, learned in parallel
+    let mut pairs: Vec<(usize, usize)> = keys.iter().map(|(_, c, h)| (*c, *h)).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let learned: HashMap<(usize, usize), (Vec<f64>, Vec<f64>)> = {
+        use rayon::prelude::*;
+        let shared: &Backtest = bt;
+        pairs
+            .par_iter()
+            .map(|(cutoff, horizon)| {
+                let w = (
+                    weights(shared, members, *horizon, Some(*cutoff), Target::Point),
+                    weights(shared, members, *horizon, Some(*cutoff), Target::Distribution),
+                );
+                ((*cutoff, *horizon), w)
+            })
+            .collect()
+    };
     let mut rows = Vec::with_capacity(keys.len());
     for key @ (series, cutoff, horizon) in keys {
-        let (wp, wd) = cache.entry((cutoff, horizon)).or_insert_with(|| {
-            (
-                weights(bt, members, horizon, Some(cutoff), Target::Point),
-                weights(bt, members, horizon, Some(cutoff), Target::Distribution),
-            )
-        });
+        let (wp, wd) = &learned[&(cutoff, horizon)];
         let got = &by_key[&key];
         let parts: Vec<MemberForecast<'_>> = got
             .iter()

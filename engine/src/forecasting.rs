@@ -228,14 +228,23 @@ pub fn run_forecasts(
     } else {
         settings
     };
+    let clock = std::time::Instant::now();
     let mut bt =
         vigil_models::backtest(&ys, &refs, &fallback, run_settings).map_err(|e| EngineError::Model {
             context: "backtest".into(),
             source: e,
         })?;
+    tracing::info!(
+        "backtest: {} local models × {} origins ({} of them warm-up) in {:.1} s",
+        models.len(),
+        run_settings.origins,
+        run_settings.origins - settings.origins,
+        clock.elapsed().as_secs_f64()
+    );
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
     if let Some(cache) = &cache {
+        let clock = std::time::Instant::now();
         backtest_global(
             series,
             cache,
@@ -244,13 +253,24 @@ pub fn run_forecasts(
             run_settings,
             &pooled.settings,
         )?;
+        tracing::info!(
+            "backtest: {} global models, one fit per origin and horizon, in {:.1} s",
+            pooled.global.len(),
+            clock.elapsed().as_secs_f64()
+        );
     }
     let members = members_of(&bt);
     let with_ensemble = pooled.ensemble && members.len() > 1;
     let mut ensemble_weights = Vec::new();
     let mut platt = [None, None];
     if with_ensemble {
+        let clock = std::time::Instant::now();
         backtest_ensemble(&mut bt, &members, thresholds);
+        tracing::info!(
+            "backtest: ensemble of {} members, weights learned per origin, in {:.1} s",
+            members.len(),
+            clock.elapsed().as_secs_f64()
+        );
         if pooled.platt {
             let ensemble = bt.models.len() - 1;
             platt = crate::calibration::recalibrate(&mut bt, ensemble, thresholds);
