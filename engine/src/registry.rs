@@ -238,13 +238,14 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, EngineError
 pub fn reproduce(run: &Path, name: &str) -> Result<(DataFrame, ModelCard), EngineError> {
     let dir = model_dir(run, name);
     if !dir.is_dir() {
-        let known: Vec<String> = std::fs::read_dir(run.join("models"))
+        let mut known: Vec<String> = std::fs::read_dir(run.join("models"))
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect()
             })
             .unwrap_or_default();
+        known.sort();
         return Err(invalid(
             &dir,
             format!(
