@@ -27,6 +27,17 @@ pub struct ForecastLine<'a> {
     pub points: &'a [(NaiveDate, f64)],
 }
 
+/// A forecast interval drawn as a shaded band (e.g. the 10%–90% quantiles as "80%").
+#[derive(Debug, Clone, Copy)]
+pub struct ForecastBand<'a> {
+    /// Name in the legend, e.g. "80% interval".
+    pub label: &'a str,
+    /// Lower edge by date.
+    pub lower: &'a [(NaiveDate, f64)],
+    /// Upper edge by date (same dates as `lower`).
+    pub upper: &'a [(NaiveDate, f64)],
+}
+
 /// A region's history with forecasts.
 #[derive(Debug, Clone, Copy)]
 pub struct SeriesChart<'a> {
@@ -40,6 +51,8 @@ pub struct SeriesChart<'a> {
     pub history: &'a [(NaiveDate, f64)],
     /// Forecast lines drawn after the history, each in its own colour.
     pub forecasts: &'a [ForecastLine<'a>],
+    /// Forecast bands, widest first, shaded in the first forecast's colour (a fan chart).
+    pub bands: &'a [ForecastBand<'a>],
     /// Source line in small grey text at the bottom left, e.g.
     /// "Source: UCDP GED / mission data, vigil run 2021-12-31-ab12cd34".
     pub footer: &'a str,
@@ -213,6 +226,8 @@ impl Line {
 struct Prepared {
     history: Line,
     forecasts: Vec<Line>,
+    /// Each band as a closed polygon (lower edge forwards, upper edge backwards).
+    bands: Vec<Vec<(f64, f64)>>,
     x_range: Range<f64>,
     y_range: Range<f64>,
     /// Day number and date of the last observed (finite) history value.
@@ -230,8 +245,31 @@ impl Prepared {
             .map(|(d, _)| *d)
             .max()?;
         let forecasts: Vec<Line> = chart.forecasts.iter().map(|f| Line::new(f.points)).collect();
+        let bands: Vec<Vec<(f64, f64)>> = chart
+            .bands
+            .iter()
+            .map(|b| {
+                let edge = |pts: &[(NaiveDate, f64)]| -> Vec<(f64, f64)> {
+                    let mut v: Vec<(f64, f64)> = pts
+                        .iter()
+                        .filter(|(_, y)| y.is_finite())
+                        .map(|(d, y)| (day_number(*d), *y))
+                        .collect();
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    v
+                };
+                let mut polygon = edge(b.lower);
+                polygon.extend(edge(b.upper).into_iter().rev());
+                polygon
+            })
+            .collect();
 
-        let all = || history.points().chain(forecasts.iter().flat_map(Line::points));
+        let all = || {
+            history
+                .points()
+                .chain(forecasts.iter().flat_map(Line::points))
+                .chain(bands.iter().flatten().copied())
+        };
         let (mut x_lo, mut x_hi) = (f64::INFINITY, f64::NEG_INFINITY);
         let (mut y_lo, mut y_hi) = (0.0_f64, 0.0_f64);
         for (x, y) in all() {
@@ -247,6 +285,7 @@ impl Prepared {
         Some(Self {
             history,
             forecasts,
+            bands,
             x_range,
             y_range: nice_y_range(y_lo, y_hi),
             last_observed: (day_number(last_observed), last_observed),
@@ -456,31 +495,51 @@ fn fit_text<DB: DrawingBackend>(
     Ok(String::new())
 }
 
-/// A legend sample: a short solid (history) or dashed (forecast) line.
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy)]
+enum Sample {
+    /// A solid line.
+    Line,
+    /// A dashed line (dash, gap).
+    Dashed(i32, i32),
+    /// A shaded box: `n` overlapping bands' worth of shade.
+    Band(u8),
+}
+
+/// A legend sample: a short solid or dashed line, or a shaded box for a band.
 fn legend_sample<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     (x, y): (i32, i32),
     colour: &RGBColor,
-    dash: Option<(i32, i32)>,
+    sample: Sample,
 ) -> DrawResult<(), DB> {
     const SAMPLE: i32 = 30;
-    if let Some((dash, gap)) = dash {
-        root.draw(&DashedPathElement::new(
+    match sample {
+        Sample::Dashed(dash, gap) => root.draw(&DashedPathElement::new(
             vec![(x, y), (x + SAMPLE, y)],
             dash,
             gap,
             colour.stroke_width(3),
-        ))
-    } else {
-        root.draw(&PathElement::new(
+        )),
+        Sample::Line => root.draw(&PathElement::new(
             vec![(x, y), (x + SAMPLE, y)],
             colour.stroke_width(3),
-        ))
+        )),
+        Sample::Band(n) => {
+            let alpha = 1.0 - (1.0 - BAND_ALPHA).powi(i32::from(n));
+            root.draw(&Rectangle::new(
+                [(x, y - 8), (x + SAMPLE, y + 8)],
+                colour.mix(alpha).filled(),
+            ))
+        }
     }
 }
 
-/// One legend entry: label, colour and dash pattern (`None`: a solid line).
-type LegendEntry<'a> = (&'a str, &'a RGBColor, Option<(i32, i32)>);
+/// One legend entry: label, colour and how it is drawn.
+type LegendEntry<'a> = (&'a str, &'a RGBColor, Sample);
+
+/// Opacity of one forecast band (bands overlap, so the centre of a fan is darker).
+const BAND_ALPHA: f64 = 0.22;
 
 /// Draws the legend of a series chart in rows under the subtitle; returns the y just below the
 /// last row.
@@ -489,13 +548,18 @@ fn draw_legend<DB: DrawingBackend>(
     chart: &SeriesChart<'_>,
     width: i32,
 ) -> DrawResult<i32, DB> {
-    let entries: Vec<LegendEntry<'_>> = std::iter::once(("observed", &HISTORY_COLOUR, None))
+    let entries: Vec<LegendEntry<'_>> = std::iter::once(("observed", &HISTORY_COLOUR, Sample::Line))
+        .chain(chart.forecasts.iter().enumerate().map(|(i, f)| {
+            let (dash, gap) = forecast_dash(i);
+            (f.label, forecast_colour(i), Sample::Dashed(dash, gap))
+        }))
         .chain(
+            // the narrowest band is shaded by every band over it
             chart
-                .forecasts
+                .bands
                 .iter()
                 .enumerate()
-                .map(|(i, f)| (f.label, forecast_colour(i), Some(forecast_dash(i)))),
+                .map(|(i, b)| (b.label, forecast_colour(0), Sample::Band((i + 1) as u8))),
         )
         .collect();
     draw_legend_entries(root, &entries, width)
@@ -669,7 +733,14 @@ fn draw_chart<DB: DrawingBackend>(
     let note = format!("last observed {}", last_date.format("%Y-%m-%d"));
     root.draw_text(&note, &note_style, (note_x - 6, note_y + 4))?;
 
-    // Forecasts first so the observed line stays on top where they touch.
+    // Bands under everything, widest first; overlapping bands shade the centre darker.
+    for polygon in &data.bands {
+        plot.draw_series(std::iter::once(Polygon::new(
+            polygon.clone(),
+            forecast_colour(0).mix(BAND_ALPHA).filled(),
+        )))?;
+    }
+    // Forecasts next so the observed line stays on top where they touch.
     for (i, line) in data.forecasts.iter().enumerate() {
         let (colour, (dash, gap)) = (forecast_colour(i), forecast_dash(i));
         plot.draw_series(
@@ -775,15 +846,16 @@ fn draw_reliability<DB: DrawingBackend>(
         chart.footer,
         chart.classification,
     )?;
-    let entries: Vec<LegendEntry<'_>> = std::iter::once(("perfect calibration", &MARKER_GREY, Some((4, 4))))
-        .chain(
-            chart
-                .curves
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.label, forecast_colour(i), None)),
-        )
-        .collect();
+    let entries: Vec<LegendEntry<'_>> =
+        std::iter::once(("perfect calibration", &MARKER_GREY, Sample::Dashed(4, 4)))
+            .chain(
+                chart
+                    .curves
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.label, forecast_colour(i), Sample::Line)),
+            )
+            .collect();
     let legend_bottom = draw_legend_entries(root, &entries, width)?;
     let body = root.clone().margin(legend_bottom + 6, FOOTER_HEIGHT, 8, 0);
     let tick_style = text_style(
@@ -913,6 +985,7 @@ mod tests {
             y_label: "fatalities",
             history: &history,
             forecasts: &forecasts,
+            bands: &[],
             footer: "Source: UCDP GED / mission data, vigil run 2021-12-31-ab12cd34",
             classification: "public",
         };
@@ -952,6 +1025,7 @@ mod tests {
             y_label: "events",
             history: &[],
             forecasts: &[],
+            bands: &[],
             footer: "",
             classification: "PUBLIC",
         };
@@ -975,6 +1049,7 @@ mod tests {
                 y_label: "events",
                 history,
                 forecasts: &[],
+                bands: &[],
                 footer: "",
                 classification: "PUBLIC",
             };
@@ -999,6 +1074,7 @@ mod tests {
             y_label: "events",
             history: &history,
             forecasts: &[],
+            bands: &[],
             footer: "",
             classification: "PUBLIC",
         };

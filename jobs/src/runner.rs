@@ -10,7 +10,7 @@ use vigil_engine::Classification;
 use vigil_engine::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
 use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
 use vigil_engine::charts::{
-    ForecastLine, ReliabilityChart, ReliabilityCurve, SeriesChart, render_reliability_chart,
+    ForecastBand, ForecastLine, ReliabilityChart, ReliabilityCurve, SeriesChart, render_reliability_chart,
     render_series_chart,
 };
 use vigil_engine::features::country_of;
@@ -683,18 +683,25 @@ fn charts(
             .zip(s.y[s.y.len() - keep..].iter().copied())
             .collect();
         let mut lines_data: Vec<(String, Vec<(chrono::NaiveDate, f64)>)> = Vec::new();
-        // The region's chosen model, and naive for reference.
-        let pick = chosen.get(&s.region_id).map_or("naive", String::as_str);
-        let mut shown = vec![(pick, format!("{} (chosen)", pick.replace('_', " ")))];
+        // The region's published model (the ensemble, else its chosen model) as a fan chart,
+        // and naive for reference.
+        let pick = if spec.models.iter().any(|m| m == "ensemble") {
+            "ensemble"
+        } else {
+            chosen.get(&s.region_id).map_or("naive", String::as_str)
+        };
+        let mut shown = vec![(pick, format!("{} (point forecast)", pick.replace('_', " ")))];
         if pick != "naive" {
             shown.push(("naive", "naive".to_string()));
         }
+        let points = |m: &str, col: &str| -> Vec<(chrono::NaiveDate, f64)> {
+            fc.iter()
+                .filter(|p| p.0 == s.region_id && p.1 == m)
+                .map(|p| (p.2, p.3[FAN_COLUMNS.iter().position(|c| *c == col).unwrap_or(0)]))
+                .collect()
+        };
         for (m, label) in shown {
-            let pts: Vec<_> = fc
-                .iter()
-                .filter(|(r, mm, _, _)| r == &s.region_id && mm == m)
-                .map(|(_, _, d, v)| (*d, *v))
-                .collect();
+            let pts = points(m, "mean");
             if !pts.is_empty() {
                 lines_data.push((label, pts));
             }
@@ -702,6 +709,23 @@ fn charts(
         let lines: Vec<ForecastLine<'_>> = lines_data
             .iter()
             .map(|(l, p)| ForecastLine { label: l, points: p })
+            .collect();
+        let bands_data: Vec<(&str, Vec<_>, Vec<_>)> = [
+            ("90% interval", "q05", "q95"),
+            ("80% interval", "q10", "q90"),
+            ("50% interval", "q25", "q75"),
+        ]
+        .iter()
+        .map(|(label, lo, hi)| (*label, points(pick, lo), points(pick, hi)))
+        .filter(|(_, lo, hi)| !lo.is_empty() && lo.len() == hi.len())
+        .collect();
+        let bands: Vec<ForecastBand<'_>> = bands_data
+            .iter()
+            .map(|(label, lo, hi)| ForecastBand {
+                label,
+                lower: lo,
+                upper: hi,
+            })
             .collect();
         let name = names
             .get(&s.region_id)
@@ -722,6 +746,7 @@ fn charts(
             y_label: &spec.target.replace('_', " "),
             history: &history,
             forecasts: &lines,
+            bands: &bands,
             footer: &footer,
             classification: &marking,
         };
@@ -1165,24 +1190,36 @@ fn region_lookup(regions: &DataFrame, column: &str) -> Result<std::collections::
         .collect())
 }
 
-type Point = (String, String, chrono::NaiveDate, f64);
+/// Columns of a forecast that a fan chart draws.
+const FAN_COLUMNS: [&str; 7] = ["mean", "q05", "q10", "q25", "q75", "q90", "q95"];
+
+/// (region, model, period, values of [`FAN_COLUMNS`]).
+type Point = (String, String, chrono::NaiveDate, [f64; 7]);
 
 fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
     let ids = df.column("region_id")?.str()?.clone();
     let models = df.column("model")?.str()?.clone();
     let ds = df.column("ds")?.cast(&polars::prelude::DataType::Int32)?;
     let ds = ds.i32()?.clone();
-    let mean = df.column("mean")?.f64()?.clone();
+    let values = FAN_COLUMNS
+        .iter()
+        .map(|c| Ok(df.column(c)?.f64()?.clone()))
+        .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
-        if let (Some(r), Some(m), Some(d), Some(v)) = (ids.get(i), models.get(i), ds.get(i), mean.get(i)) {
-            out.push((
-                r.to_string(),
-                m.to_string(),
-                vigil_engine::period::from_epoch_days(d),
-                v,
-            ));
+        let (Some(r), Some(m), Some(d)) = (ids.get(i), models.get(i), ds.get(i)) else {
+            continue;
+        };
+        let mut v = [f64::NAN; 7];
+        for (slot, col) in v.iter_mut().zip(&values) {
+            *slot = col.get(i).unwrap_or(f64::NAN);
         }
+        out.push((
+            r.to_string(),
+            m.to_string(),
+            vigil_engine::period::from_epoch_days(d),
+            v,
+        ));
     }
     Ok(out)
 }
