@@ -761,43 +761,61 @@ fn draw_chart<DB: DrawingBackend>(
     Ok(())
 }
 
-/// One model's reliability curve: `(mean forecast probability, observed frequency)` per
-/// probability bin, bins with no forecast left out.
+/// One model's curve on an [`XyChart`], e.g. its reliability per probability bin or its skill
+/// per horizon. Points are drawn in the order given, joined by a line, each with a marker.
 #[derive(Debug, Clone, Copy)]
-pub struct ReliabilityCurve<'a> {
+pub struct XyCurve<'a> {
     /// The model, shown in the legend.
     pub label: &'a str,
-    /// Points, in bin order.
+    /// Points `(x, y)`.
     pub points: &'a [(f64, f64)],
 }
 
-/// A reliability diagram: forecast probability against observed frequency.
+/// A dashed grey reference drawn under the curves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reference {
+    /// None.
+    None,
+    /// The diagonal y = x (perfect calibration).
+    Diagonal,
+    /// A horizontal line at this y (e.g. zero skill).
+    Horizontal(f64),
+}
+
+/// A chart of curves over numeric axes (reliability diagrams, skill by horizon).
 #[derive(Debug, Clone, Copy)]
-pub struct ReliabilityChart<'a> {
+pub struct XyChart<'a> {
     /// Chart title.
     pub title: &'a str,
-    /// Line under the title (event, rows, period).
+    /// Line under the title.
     pub subtitle: &'a str,
+    /// x axis label, with units.
+    pub x_label: &'a str,
+    /// y axis label, with units.
+    pub y_label: &'a str,
+    /// x axis range.
+    pub x_range: (f64, f64),
+    /// y axis range.
+    pub y_range: (f64, f64),
+    /// Decimals of the tick labels (x, y).
+    pub decimals: (usize, usize),
+    /// The reference line and its legend label.
+    pub reference: (Reference, &'a str),
     /// One curve per model.
-    pub curves: &'a [ReliabilityCurve<'a>],
+    pub curves: &'a [XyCurve<'a>],
     /// Source line.
     pub footer: &'a str,
     /// Classification marking.
     pub classification: &'a str,
 }
 
-/// Draws a reliability diagram as SVG at `svg_path` and PNG at `png_path` (same content): the
-/// diagonal of perfect calibration and one line with markers per model.
+/// Draws an [`XyChart`] as SVG at `svg_path` and PNG at `png_path` (same content).
 ///
 /// # Errors
 ///
 /// [`ChartError::Empty`] when no curve has a point; [`ChartError::Draw`] as for
 /// [`render_series_chart`].
-pub fn render_reliability_chart(
-    chart: &ReliabilityChart<'_>,
-    svg_path: &Path,
-    png_path: &Path,
-) -> Result<(), ChartError> {
+pub fn render_xy_chart(chart: &XyChart<'_>, svg_path: &Path, png_path: &Path) -> Result<(), ChartError> {
     if chart.curves.iter().all(|c| c.points.is_empty()) {
         return Err(ChartError::Empty {
             title: chart.title.to_string(),
@@ -817,17 +835,13 @@ pub fn render_reliability_chart(
             message: "the PNG file name must end in .png".to_string(),
         });
     }
-    present_reliability(SVGBackend::new(svg_path, CHART_SIZE), svg_path, chart)?;
-    present_reliability(BitMapBackend::new(png_path, CHART_SIZE), png_path, chart)
+    present_xy(SVGBackend::new(svg_path, CHART_SIZE), svg_path, chart)?;
+    present_xy(BitMapBackend::new(png_path, CHART_SIZE), png_path, chart)
 }
 
-fn present_reliability<DB: DrawingBackend>(
-    backend: DB,
-    path: &Path,
-    chart: &ReliabilityChart<'_>,
-) -> Result<(), ChartError> {
+fn present_xy<DB: DrawingBackend>(backend: DB, path: &Path, chart: &XyChart<'_>) -> Result<(), ChartError> {
     let root = backend.into_drawing_area();
-    draw_reliability(&root, chart)
+    draw_xy(&root, chart)
         .and_then(|()| root.present())
         .map_err(|e| ChartError::Draw {
             path: path.to_path_buf(),
@@ -835,10 +849,7 @@ fn present_reliability<DB: DrawingBackend>(
         })
 }
 
-fn draw_reliability<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    chart: &ReliabilityChart<'_>,
-) -> DrawResult<(), DB> {
+fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &XyChart<'_>) -> DrawResult<(), DB> {
     let (width, _) = draw_frame(
         root,
         chart.title,
@@ -846,16 +857,20 @@ fn draw_reliability<DB: DrawingBackend>(
         chart.footer,
         chart.classification,
     )?;
-    let entries: Vec<LegendEntry<'_>> =
-        std::iter::once(("perfect calibration", &MARKER_GREY, Sample::Dashed(4, 4)))
-            .chain(
-                chart
-                    .curves
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.label, forecast_colour(i), Sample::Line)),
-            )
-            .collect();
+    let (reference, reference_label) = chart.reference;
+    let entries: Vec<LegendEntry<'_>> = (reference != Reference::None)
+        .then_some((reference_label, &MARKER_GREY, Sample::Dashed(4, 4)))
+        .into_iter()
+        .chain(chart.curves.iter().enumerate().map(|(i, c)| {
+            let sample = if i < PALETTE.len() {
+                Sample::Line
+            } else {
+                let (dash, gap) = forecast_dash(i);
+                Sample::Dashed(dash, gap)
+            };
+            (c.label, forecast_colour(i), sample)
+        }))
+        .collect();
     let legend_bottom = draw_legend_entries(root, &entries, width)?;
     let body = root.clone().margin(legend_bottom + 6, FOOTER_HEIGHT, 8, 0);
     let tick_style = text_style(
@@ -870,12 +885,17 @@ fn draw_reliability<DB: DrawingBackend>(
         &INK,
         Pos::new(HPos::Center, VPos::Top),
     );
+    let (x0, x1) = chart.x_range;
+    let (y0, y1) = chart.y_range;
     let mut plot = ChartBuilder::on(&body)
         .margin_right(PAD_X + 8)
         .margin_top(6)
         .x_label_area_size(56)
         .y_label_area_size(84)
-        .build_cartesian_2d(0.0f64..1.0f64, 0.0f64..1.0f64)?;
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    let (dx, dy) = chart.decimals;
+    let fx = move |v: &f64| format!("{v:.dx$}");
+    let fy = move |v: &f64| format!("{v:.dy$}");
     plot.configure_mesh()
         .x_labels(11)
         .y_labels(6)
@@ -883,26 +903,43 @@ fn draw_reliability<DB: DrawingBackend>(
         .y_max_light_lines(0)
         .label_style(tick_style)
         .axis_desc_style(desc_style)
-        .x_desc("forecast probability (mean in bin)")
-        .y_desc("observed frequency")
-        .x_label_formatter(&|v| format!("{v:.1}"))
-        .y_label_formatter(&|v| format!("{v:.1}"))
+        .x_desc(chart.x_label)
+        .y_desc(chart.y_label)
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
         .bold_line_style(GRID.stroke_width(1))
         .light_line_style(TRANSPARENT)
         .axis_style(AXIS_GREY.stroke_width(1))
         .draw()?;
-    plot.draw_series(std::iter::once(DashedPathElement::new(
-        vec![(0.0, 0.0), (1.0, 1.0)],
-        4,
-        4,
-        MARKER_GREY.stroke_width(1),
-    )))?;
+    let line = match reference {
+        Reference::None => None,
+        Reference::Diagonal => Some(vec![(x0.max(y0), x0.max(y0)), (x1.min(y1), x1.min(y1))]),
+        Reference::Horizontal(y) => Some(vec![(x0, y), (x1, y)]),
+    };
+    if let Some(line) = line {
+        plot.draw_series(std::iter::once(DashedPathElement::new(
+            line,
+            4,
+            4,
+            MARKER_GREY.stroke_width(1),
+        )))?;
+    }
     for (i, c) in chart.curves.iter().enumerate() {
         let colour = forecast_colour(i);
-        plot.draw_series(std::iter::once(PathElement::new(
-            c.points.to_vec(),
-            colour.stroke_width(3),
-        )))?;
+        let (dash, gap) = forecast_dash(i);
+        if i < PALETTE.len() {
+            plot.draw_series(std::iter::once(PathElement::new(
+                c.points.to_vec(),
+                colour.stroke_width(3),
+            )))?;
+        } else {
+            plot.draw_series(std::iter::once(DashedPathElement::new(
+                c.points.to_vec(),
+                dash,
+                gap,
+                colour.stroke_width(3),
+            )))?;
+        }
         plot.draw_series(c.points.iter().map(|p| Circle::new(*p, 5, colour.filled())))?;
     }
     Ok(())
@@ -979,13 +1016,20 @@ mod tests {
                 points: &flat,
             },
         ];
+        let lower = series(forecast_start, 12, |i| 50.0 + f64::from(i))?;
+        let upper = series(forecast_start, 12, |i| 90.0 + 2.0 * f64::from(i))?;
+        let bands = [ForecastBand {
+            label: "80% interval",
+            lower: &lower,
+            upper: &upper,
+        }];
         let chart = SeriesChart {
             title: "Gao region (Mali)",
             subtitle: "Fatalities (best estimate) per month, as of 2021-12-31",
             y_label: "fatalities",
             history: &history,
             forecasts: &forecasts,
-            bands: &[],
+            bands: &bands,
             footer: "Source: UCDP GED / mission data, vigil run 2021-12-31-ab12cd34",
             classification: "public",
         };
@@ -1013,6 +1057,48 @@ mod tests {
         assert!(svg.contains("\n2015\n"), "year ticks are labelled");
 
         std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn xy_charts_render_with_their_reference_line_and_refuse_no_data() -> TestResult {
+        let points = [(0.05, 0.07), (0.25, 0.3), (0.95, 0.9)];
+        let curves = [XyCurve {
+            label: "ensemble (ECE 0.03)",
+            points: &points,
+        }];
+        let chart = XyChart {
+            title: "Reliability of P(fatalities ≥ 1)",
+            subtitle: "backtest",
+            x_label: "forecast probability",
+            y_label: "observed frequency",
+            x_range: (0.0, 1.0),
+            y_range: (0.0, 1.0),
+            decimals: (1, 1),
+            reference: (Reference::Diagonal, "perfect calibration"),
+            curves: &curves,
+            footer: "Source: UCDP GED",
+            classification: "restricted",
+        };
+        let dir = scratch_dir("xy")?;
+        let (svg_path, png_path) = (dir.join("r.svg"), dir.join("r.png"));
+        render_xy_chart(&chart, &svg_path, &png_path)?;
+        let png = std::fs::read(&png_path)?;
+        let w = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+        let h = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
+        assert_eq!((w, h), CHART_SIZE);
+        let svg = std::fs::read_to_string(&svg_path)?;
+        for text in [
+            "Reliability of P(fatalities",
+            "RESTRICTED",
+            "perfect calibration",
+            "observed frequency",
+        ] {
+            assert!(svg.contains(text), "{text} missing from the SVG");
+        }
+        let empty = XyChart { curves: &[], ..chart };
+        let result = render_xy_chart(&empty, &svg_path, &png_path);
+        assert!(matches!(result, Err(ChartError::Empty { .. })));
         Ok(())
     }
 

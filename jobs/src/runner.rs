@@ -10,8 +10,8 @@ use vigil_engine::Classification;
 use vigil_engine::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
 use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
 use vigil_engine::charts::{
-    ForecastBand, ForecastLine, ReliabilityChart, ReliabilityCurve, SeriesChart, render_reliability_chart,
-    render_series_chart,
+    ForecastBand, ForecastLine, Reference, SeriesChart, XyChart, XyCurve, render_series_chart,
+    render_xy_chart,
 };
 use vigil_engine::features::country_of;
 use vigil_engine::forecasting::ForecastStage;
@@ -359,6 +359,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     let mut choices = choices_frame(&fc.choices)?;
     let reliability_rows = reliability(&fc.backtest, fc.thresholds);
     let fc_thresholds = fc.thresholds;
+    let fc_skill = fc.skill.clone();
     for m in &fc.backtest.models {
         tracing::debug!(
             "calibration error of P(y >= {}) for {m}: {:.3}",
@@ -452,6 +453,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     let t = Instant::now();
     let charted = charts(spec, &mut writer, &panel, &series, &forecasts, &chosen, class)?;
     reliability_chart(spec, &mut writer, &reliability_rows, fc_thresholds[0], class)?;
+    skill_chart(spec, &mut writer, &fc_skill, class)?;
     stage("charts", t);
     tracing::info!("charts: {charted} regions");
 
@@ -1136,10 +1138,10 @@ fn reliability_chart(
             )
         })
         .collect();
-    let curves: Vec<ReliabilityCurve<'_>> = curves_data
+    let curves: Vec<XyCurve<'_>> = curves_data
         .iter()
         .zip(&labels)
-        .map(|((_, p), l)| ReliabilityCurve { label: l, points: p })
+        .map(|((_, p), l)| XyCurve { label: l, points: p })
         .collect();
     let title = format!(
         "Reliability of P({} ≥ {threshold})",
@@ -1151,9 +1153,15 @@ fn reliability_chart(
     );
     let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
     let marking = class.marking();
-    let chart = ReliabilityChart {
+    let chart = XyChart {
         title: &title,
         subtitle: &subtitle,
+        x_label: "forecast probability (mean in bin)",
+        y_label: "observed frequency",
+        x_range: (0.0, 1.0),
+        y_range: (0.0, 1.0),
+        decimals: (1, 1),
+        reference: (Reference::Diagonal, "perfect calibration"),
         curves: &curves,
         footer: &footer,
         classification: &marking,
@@ -1161,8 +1169,88 @@ fn reliability_chart(
     let dir = writer.dir().join("charts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (svg, png) = ("charts/reliability-any.svg", "charts/reliability-any.png");
-    render_reliability_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
+    render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "reliability diagram of the probability of any fatality on the backtest";
+    writer.record(svg, None, class, what)?;
+    writer.record(png, None, class, what)?;
+    Ok(())
+}
+
+/// Backtest skill by horizon: MSLE skill (1 − MSLE / the best baseline's MSLE at the same
+/// horizon) of the pooled models and the local models, one line each.
+fn skill_chart(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    skill: &[vigil_models::metrics::Skill],
+    class: Classification,
+) -> Result<()> {
+    // the pooled models and the strongest local ones; all models are in skill.parquet
+    let wanted = [
+        "ensemble",
+        "hurdle",
+        "global_nb",
+        "conflictology",
+        "window_mean",
+        "auto_ets",
+        "tsb",
+        "naive",
+    ];
+    let models: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|m| skill.iter().any(|s| s.model == *m))
+        .collect();
+    let data: Vec<(String, Vec<(f64, f64)>)> = models
+        .iter()
+        .map(|m| {
+            let mut pts: Vec<(f64, f64)> = skill
+                .iter()
+                .filter(|s| s.model == *m && s.msle.is_finite())
+                .filter_map(|s| s.horizon.map(|h| (h as f64, s.msle)))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (m.replace('_', " "), pts)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    if data.is_empty() {
+        return Ok(());
+    }
+    let lo = data
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+        .fold(0.0f64, f64::min);
+    let hi = data
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+        .fold(0.0f64, f64::max);
+    let curves: Vec<XyCurve<'_>> = data
+        .iter()
+        .map(|(l, p)| XyCurve { label: l, points: p })
+        .collect();
+    let title = "Backtest skill by horizon";
+    let subtitle = format!(
+        "MSLE skill against the best baseline at each horizon (above 0: better), {} origins, {} level",
+        spec.origins, spec.level
+    );
+    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let marking = class.marking();
+    let chart = XyChart {
+        title,
+        subtitle: &subtitle,
+        x_label: "horizon (periods ahead)",
+        y_label: "MSLE skill",
+        x_range: (0.5, spec.horizon as f64 + 0.5),
+        y_range: ((lo * 1.1).max(-1.0), (hi * 1.1).max(0.05)),
+        decimals: (0, 2),
+        reference: (Reference::Horizontal(0.0), "no skill"),
+        curves: &curves,
+        footer: &footer,
+        classification: &marking,
+    };
+    let (svg, png) = ("charts/skill-by-horizon.svg", "charts/skill-by-horizon.png");
+    render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
+    let what = "MSLE skill of every model by horizon against the best baseline";
     writer.record(svg, None, class, what)?;
     writer.record(png, None, class, what)?;
     Ok(())
