@@ -10,8 +10,8 @@ use vigil_engine::Classification;
 use vigil_engine::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
 use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
 use vigil_engine::charts::{
-    ForecastBand, ForecastLine, Reference, SeriesChart, XyChart, XyCurve, render_series_chart,
-    render_xy_chart,
+    ForecastBand, ForecastLine, HeatmapChart, Reference, SeriesChart, XyChart, XyCurve, render_heatmap,
+    render_series_chart, render_xy_chart,
 };
 use vigil_engine::features::country_of;
 use vigil_engine::forecasting::ForecastStage;
@@ -454,6 +454,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     let charted = charts(spec, &mut writer, &panel, &series, &forecasts, &chosen, class)?;
     reliability_chart(spec, &mut writer, &reliability_rows, fc_thresholds[0], class)?;
     skill_chart(spec, &mut writer, &fc_skill, class)?;
+    heatmap_chart(spec, &mut writer, &panel, &series, class)?;
     stage("charts", t);
     tracing::info!("charts: {charted} regions");
 
@@ -1171,6 +1172,78 @@ fn reliability_chart(
     let (svg, png) = ("charts/reliability-any.svg", "charts/reliability-any.png");
     render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "reliability diagram of the probability of any fatality on the backtest";
+    writer.record(svg, None, class, what)?;
+    writer.record(png, None, class, what)?;
+    Ok(())
+}
+
+/// Periods shown by the heatmap, and its most regions.
+const HEATMAP_PERIODS: usize = 24;
+const HEATMAP_REGIONS: usize = 20;
+
+/// Region × period heatmap of the last [`HEATMAP_PERIODS`] periods for the regions with the
+/// largest totals over them.
+fn heatmap_chart(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    panel: &Panel,
+    series: &[RegionSeries],
+    class: Classification,
+) -> Result<()> {
+    let Some(first) = series.first() else {
+        return Ok(());
+    };
+    let n = first.y.len();
+    let keep = HEATMAP_PERIODS.min(n);
+    let mut ranked: Vec<(&RegionSeries, f64)> = series
+        .iter()
+        .map(|s| (s, s.y[n - keep..].iter().sum::<f64>()))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
+    });
+    ranked.truncate(HEATMAP_REGIONS);
+    if ranked.is_empty() {
+        return Ok(());
+    }
+    let names = region_lookup(&panel.regions, "region_name")?;
+    let rows: Vec<String> = ranked
+        .iter()
+        .map(|(s, _)| {
+            names
+                .get(&s.region_id)
+                .cloned()
+                .unwrap_or_else(|| s.region_id.clone())
+        })
+        .collect();
+    let values: Vec<Vec<f64>> = ranked.iter().map(|(s, _)| s.y[n - keep..].to_vec()).collect();
+    let columns = &first.ds[n - keep..];
+    let subtitle = format!(
+        "the {} {} regions with the most {} in the last {keep} {}s, as of {}",
+        rows.len(),
+        spec.level,
+        spec.target.replace('_', " "),
+        spec.frequency,
+        spec.as_of
+    );
+    let value_label = format!("{} per {}", spec.target.replace('_', " "), spec.frequency);
+    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let marking = class.marking();
+    let chart = HeatmapChart {
+        title: "Where and when: the most violent regions",
+        subtitle: &subtitle,
+        rows: &rows,
+        columns,
+        values: &values,
+        value_label: &value_label,
+        footer: &footer,
+        classification: &marking,
+    };
+    let (svg, png) = ("charts/heatmap.svg", "charts/heatmap.png");
+    render_heatmap(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
+    let what = "region × period heatmap of the most violent regions";
     writer.record(svg, None, class, what)?;
     writer.record(png, None, class, what)?;
     Ok(())
