@@ -769,6 +769,8 @@ pub struct XyCurve<'a> {
     pub label: &'a str,
     /// Points `(x, y)`.
     pub points: &'a [(f64, f64)],
+    /// An uncertainty band `(x, low, high)` shaded in the curve's colour (empty: none).
+    pub band: &'a [(f64, f64, f64)],
 }
 
 /// A dashed grey reference drawn under the curves.
@@ -922,6 +924,17 @@ fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &XyChart<'_
             4,
             4,
             MARKER_GREY.stroke_width(1),
+        )))?;
+    }
+    for (i, c) in chart.curves.iter().enumerate() {
+        if c.band.is_empty() {
+            continue;
+        }
+        let mut polygon: Vec<(f64, f64)> = c.band.iter().map(|(x, lo, _)| (*x, *lo)).collect();
+        polygon.extend(c.band.iter().rev().map(|(x, _, hi)| (*x, *hi)));
+        plot.draw_series(std::iter::once(Polygon::new(
+            polygon,
+            forecast_colour(i).mix(BAND_ALPHA).filled(),
         )))?;
     }
     for (i, c) in chart.curves.iter().enumerate() {
@@ -1252,9 +1265,11 @@ mod tests {
     #[test]
     fn xy_charts_render_with_their_reference_line_and_refuse_no_data() -> TestResult {
         let points = [(0.05, 0.07), (0.25, 0.3), (0.95, 0.9)];
+        let band = [(0.05, 0.0, 0.1), (0.25, 0.2, 0.4), (0.95, 0.8, 1.0)];
         let curves = [XyCurve {
             label: "ensemble (ECE 0.03)",
             points: &points,
+            band: &band,
         }];
         let chart = XyChart {
             title: "Reliability of P(fatalities ≥ 1)",

@@ -455,6 +455,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     reliability_chart(spec, &mut writer, &reliability_rows, fc_thresholds[0], class)?;
     skill_chart(spec, &mut writer, &fc_skill, class)?;
     heatmap_chart(spec, &mut writer, &panel, &series, class)?;
+    seasonal_chart(spec, &mut writer, &panel, &series, &seasonality, class)?;
     stage("charts", t);
     tracing::info!("charts: {charted} regions");
 
@@ -1142,7 +1143,11 @@ fn reliability_chart(
     let curves: Vec<XyCurve<'_>> = curves_data
         .iter()
         .zip(&labels)
-        .map(|((_, p), l)| XyCurve { label: l, points: p })
+        .map(|((_, p), l)| XyCurve {
+            label: l,
+            points: p,
+            band: &[],
+        })
         .collect();
     let title = format!(
         "Reliability of P({} ≥ {threshold})",
@@ -1175,6 +1180,118 @@ fn reliability_chart(
     writer.record(svg, None, class, what)?;
     writer.record(png, None, class, what)?;
     Ok(())
+}
+
+/// The month-of-year profile (index: the month's mean over the overall mean) of the three most
+/// violent regions of the last year that have one, with the bootstrap band.
+fn seasonal_chart(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    panel: &Panel,
+    series: &[RegionSeries],
+    seasonality: &DataFrame,
+    class: Classification,
+) -> Result<()> {
+    let ids = strs_of(seasonality, "region_id")?;
+    let status = strs_of(seasonality, "status")?;
+    let season = seasonality
+        .column("season")?
+        .cast(&polars::prelude::DataType::Float64)?;
+    let season = season.f64()?.clone();
+    let get = |c: &str| -> Result<Vec<f64>> {
+        Ok(seasonality
+            .column(c)?
+            .cast(&polars::prelude::DataType::Float64)?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let (index, lo, hi) = (get("index")?, get("index_lo")?, get("index_hi")?);
+    let year = spec.frequency.periods_per_year();
+    let mut ranked: Vec<(&RegionSeries, f64)> = series
+        .iter()
+        .map(|s| (s, s.y.iter().rev().take(year).sum::<f64>()))
+        .filter(|(s, v)| *v > 0.0 && (0..ids.len()).any(|i| ids[i] == s.region_id && status[i] == "ok"))
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
+    });
+    let names = region_lookup(&panel.regions, "region_name")?;
+    let mut data: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64, f64)>)> = Vec::new();
+    for (s, _) in ranked.into_iter().take(3) {
+        let mut pts = Vec::new();
+        let mut band = Vec::new();
+        for i in (0..ids.len()).filter(|i| ids[*i] == s.region_id) {
+            if let Some(m) = season.get(i)
+                && index[i].is_finite()
+            {
+                pts.push((m, index[i]));
+                if lo[i].is_finite() && hi[i].is_finite() {
+                    band.push((m, lo[i], hi[i]));
+                }
+            }
+        }
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        band.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let name = names
+            .get(&s.region_id)
+            .cloned()
+            .unwrap_or_else(|| s.region_id.clone());
+        data.push((name, pts, band));
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    let top = data
+        .iter()
+        .flat_map(|(_, p, b)| p.iter().map(|x| x.1).chain(b.iter().map(|x| x.2)))
+        .fold(1.0f64, f64::max);
+    let curves: Vec<XyCurve<'_>> = data
+        .iter()
+        .map(|(l, p, b)| XyCurve {
+            label: l,
+            points: p,
+            band: b,
+        })
+        .collect();
+    let subtitle = format!(
+        "month-of-year index (1 = an average month) with its 90% bootstrap band, last {} years, as of {}",
+        spec.cycles, spec.as_of
+    );
+    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let marking = class.marking();
+    let y_label = format!("{} index", spec.target.replace('_', " "));
+    let chart = XyChart {
+        title: "Seasonal profile of the most violent regions",
+        subtitle: &subtitle,
+        x_label: "month of the year (1 = January)",
+        y_label: &y_label,
+        x_range: (0.5, 12.5),
+        y_range: (0.0, (top * 1.1).min(12.0)),
+        decimals: (0, 1),
+        reference: (Reference::Horizontal(1.0), "an average month"),
+        curves: &curves,
+        footer: &footer,
+        classification: &marking,
+    };
+    let (svg, png) = ("charts/seasonal-profile.svg", "charts/seasonal-profile.png");
+    render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
+    let what = "month-of-year profile of the three most violent regions, with bootstrap bands";
+    writer.record(svg, None, class, what)?;
+    writer.record(png, None, class, what)?;
+    Ok(())
+}
+
+/// The text column `name` of `df`, nulls as empty strings.
+fn strs_of(df: &DataFrame, name: &str) -> Result<Vec<String>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
 }
 
 /// Periods shown by the heatmap, and its most regions.
@@ -1299,7 +1416,11 @@ fn skill_chart(
         .fold(0.0f64, f64::max);
     let curves: Vec<XyCurve<'_>> = data
         .iter()
-        .map(|(l, p)| XyCurve { label: l, points: p })
+        .map(|(l, p)| XyCurve {
+            label: l,
+            points: p,
+            band: &[],
+        })
         .collect();
     let title = "Backtest skill by horizon";
     let subtitle = format!(
