@@ -1219,7 +1219,9 @@ fn seasonal_chart(
             .then_with(|| a.0.region_id.cmp(&b.0.region_id))
     });
     let names = region_lookup(&panel.regions, "region_name")?;
-    let mut data: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64, f64)>)> = Vec::new();
+    // (region name, index by month, band by month)
+    type Profile = (String, Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+    let mut data: Vec<Profile> = Vec::new();
     for (s, _) in ranked.into_iter().take(3) {
         let mut pts = Vec::new();
         let mut band = Vec::new();
