@@ -10,8 +10,8 @@ use vigil_engine::Classification;
 use vigil_engine::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
 use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
 use vigil_engine::charts::{
-    ForecastBand, ForecastLine, HeatmapChart, Reference, SeriesChart, XyChart, XyCurve, render_heatmap,
-    render_series_chart, render_xy_chart,
+    CellMap, ForecastBand, ForecastLine, HeatmapChart, Reference, SeriesChart, XyChart, XyCurve,
+    render_cell_map, render_heatmap, render_series_chart, render_xy_chart,
 };
 use vigil_engine::features::country_of;
 use vigil_engine::forecasting::ForecastStage;
@@ -425,6 +425,14 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
             alpha: spec.alpha,
         },
     )?;
+    // country code → name, through the cells
+    let cell_names = region_lookup(&grid.regions, "country")?;
+    let country_names: std::collections::HashMap<String, String> = cell_country
+        .iter()
+        .filter_map(|(cell, code)| Some((code.clone(), cell_names.get(cell)?.clone())))
+        .collect();
+    let mapped = hotspot_maps(spec, &mut writer, &hotspots, &cell_country, &country_names, class)?;
+    tracing::info!("hotspots: maps of {mapped} countries");
     stage("hotspots", t);
 
     let t = Instant::now();
@@ -1284,6 +1292,98 @@ fn seasonal_chart(
     writer.record(svg, None, class, what)?;
     writer.record(png, None, class, what)?;
     Ok(())
+}
+
+/// Map categories of the emerging hot-spot classes (the first is the background).
+const MAP_CATEGORIES: [&str; 7] = [
+    "no pattern",
+    "new hot spot",
+    "consecutive hot spot",
+    "intensifying hot spot",
+    "persistent hot spot",
+    "other hot spot",
+    "cold spot",
+];
+
+fn map_category(class: &str) -> usize {
+    match class {
+        "new hot spot" => 1,
+        "consecutive hot spot" => 2,
+        "intensifying hot spot" => 3,
+        "persistent hot spot" => 4,
+        c if c.ends_with("hot spot") => 5,
+        c if c.ends_with("cold spot") => 6,
+        _ => 0,
+    }
+}
+
+/// Maps of PRIO-GRID cells coloured by emerging hot-spot class for the (at most three)
+/// countries with the most hot or cold cells; returns how many were drawn.
+fn hotspot_maps(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    hotspots: &DataFrame,
+    cell_country: &std::collections::HashMap<String, String>,
+    country_names: &std::collections::HashMap<String, String>,
+    class: Classification,
+) -> Result<usize> {
+    // `country_names`: country code → name
+    use std::collections::BTreeMap;
+    let ids = strs_of(hotspots, "region_id")?;
+    let classes = strs_of(hotspots, "class")?;
+    let gids = hotspots
+        .column("grid_id")?
+        .cast(&polars::prelude::DataType::Int64)?;
+    let gids = gids.i64()?.clone();
+    // country → cell → category (one class per cell; the table repeats it per step)
+    let mut by_country: BTreeMap<String, BTreeMap<i64, usize>> = BTreeMap::new();
+    for i in 0..hotspots.height() {
+        let (Some(g), Some(c)) = (gids.get(i), cell_country.get(&ids[i])) else {
+            continue;
+        };
+        by_country
+            .entry(c.clone())
+            .or_default()
+            .insert(g, map_category(&classes[i]));
+    }
+    let mut ranked: Vec<(String, usize)> = by_country
+        .iter()
+        .map(|(c, cells)| (c.clone(), cells.values().filter(|k| **k != 0).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let marking = class.marking();
+    let mut drawn = 0;
+    for (country, n) in ranked.into_iter().take(3) {
+        let cells: Vec<(i64, usize)> = by_country[&country].iter().map(|(g, k)| (*g, *k)).collect();
+        let name = country_names
+            .get(&country)
+            .cloned()
+            .unwrap_or_else(|| country.clone());
+        let title = format!("Emerging hot spots: {name}");
+        let subtitle = format!(
+            "PRIO-GRID cells with events, Getis-Ord Gi* over {} yearly steps to {}; {n} hot or cold cells",
+            spec.cycles, spec.as_of
+        );
+        let chart = CellMap {
+            title: &title,
+            subtitle: &subtitle,
+            cells: &cells,
+            categories: &MAP_CATEGORIES,
+            footer: &footer,
+            classification: &marking,
+        };
+        std::fs::create_dir_all(writer.dir().join("charts"))?;
+        let stem = format!("charts/hotspots-{}", slug(&country));
+        let (svg, png) = (format!("{stem}.svg"), format!("{stem}.png"));
+        render_cell_map(&chart, &writer.dir().join(&svg), &writer.dir().join(&png))?;
+        let what = format!("emerging hot-spot classes of the PRIO-GRID cells of {name}");
+        writer.record(&svg, None, class, &what)?;
+        writer.record(&png, None, class, &what)?;
+        drawn += 1;
+    }
+    Ok(drawn)
 }
 
 /// The text column `name` of `df`, nulls as empty strings.
