@@ -10,8 +10,9 @@ use vigil_engine::Classification;
 use vigil_engine::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
 use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
 use vigil_engine::charts::{
-    CellMap, ForecastBand, ForecastLine, HeatmapChart, Reference, SeriesChart, XyChart, XyCurve,
-    render_cell_map, render_heatmap, render_series_chart, render_xy_chart,
+    CellMap, ForecastBand, ForecastLine, HeatmapChart, Reference, SeriesChart, SmallMultiples, TrendPanel,
+    XyChart, XyCurve, render_cell_map, render_heatmap, render_series_chart, render_small_multiples,
+    render_xy_chart,
 };
 use vigil_engine::features::country_of;
 use vigil_engine::forecasting::ForecastStage;
@@ -464,6 +465,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     skill_chart(spec, &mut writer, &fc_skill, class)?;
     heatmap_chart(spec, &mut writer, &panel, &series, class)?;
     seasonal_chart(spec, &mut writer, &panel, &series, &seasonality, class)?;
+    trends_chart(spec, &mut writer, &panel, &series, &trend, class)?;
     stage("charts", t);
     tracing::info!("charts: {charted} regions");
 
@@ -1289,6 +1291,115 @@ fn seasonal_chart(
     let (svg, png) = ("charts/seasonal-profile.svg", "charts/seasonal-profile.png");
     render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "month-of-year profile of the three most violent regions, with bootstrap bands";
+    writer.record(svg, None, class, what)?;
+    writer.record(png, None, class, what)?;
+    Ok(())
+}
+
+/// Small multiples of the six most violent regions of the last year: the Mann-Kendall window
+/// of history with Sen's slope line.
+fn trends_chart(
+    spec: &ValidSpec,
+    writer: &mut RunWriter,
+    panel: &Panel,
+    series: &[RegionSeries],
+    trend: &DataFrame,
+    class: Classification,
+) -> Result<()> {
+    let ids = strs_of(trend, "region_id")?;
+    let tests = strs_of(trend, "test")?;
+    let directions = strs_of(trend, "direction")?;
+    let num = |c: &str| -> Result<Vec<f64>> {
+        Ok(trend
+            .column(c)?
+            .cast(&polars::prelude::DataType::Float64)?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let (slope, intercept, n, p) = (num("slope")?, num("intercept")?, num("n")?, num("p")?);
+    let year = spec.frequency.periods_per_year();
+    let mut ranked: Vec<(&RegionSeries, f64)> = series
+        .iter()
+        .map(|s| (s, s.y.iter().rev().take(year).sum::<f64>()))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
+    });
+    let names = region_lookup(&panel.regions, "region_name")?;
+    // (region name, history, Sen's line, note)
+    type Dated = (chrono::NaiveDate, f64);
+    type Row = (String, Vec<Dated>, Option<[Dated; 2]>, String);
+    let mut data: Vec<Row> = Vec::new();
+    for (s, _) in ranked.into_iter().take(6) {
+        let Some(i) = (0..ids.len()).find(|i| ids[*i] == s.region_id && tests[*i] == "mann_kendall") else {
+            continue;
+        };
+        let keep = (n[i].max(0.0) as usize).clamp(1, s.y.len());
+        let history: Vec<_> = s.ds[s.ds.len() - keep..]
+            .iter()
+            .copied()
+            .zip(s.y[s.y.len() - keep..].iter().copied())
+            .collect();
+        let line = (slope[i].is_finite() && intercept[i].is_finite()).then(|| {
+            [
+                (history[0].0, intercept[i]),
+                (history[keep - 1].0, intercept[i] + slope[i] * (keep - 1) as f64),
+            ]
+        });
+        let note = if slope[i].is_finite() {
+            let p = if p[i] < 0.001 {
+                "p < 0.001".to_string()
+            } else {
+                format!("p = {:.3}", p[i])
+            };
+            format!("{:+.1} per {}, {p}: {}", slope[i], spec.frequency, directions[i])
+        } else {
+            directions[i].clone()
+        };
+        let name = names
+            .get(&s.region_id)
+            .cloned()
+            .unwrap_or_else(|| s.region_id.clone());
+        data.push((name, history, line, note));
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    let panels: Vec<TrendPanel<'_>> = data
+        .iter()
+        .map(|(t, h, l, note)| TrendPanel {
+            title: t,
+            history: h,
+            trend: *l,
+            note,
+        })
+        .collect();
+    let subtitle = format!(
+        "{} per {}, the last {} {}s: Mann-Kendall test and Sen's slope, as of {}",
+        spec.target.replace('_', " "),
+        spec.frequency,
+        spec.mk_window,
+        spec.frequency,
+        spec.as_of
+    );
+    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let marking = class.marking();
+    let chart = SmallMultiples {
+        title: "Trends in the most violent regions",
+        subtitle: &subtitle,
+        panels: &panels,
+        columns: 3,
+        trend_label: "Sen's slope",
+        footer: &footer,
+        classification: &marking,
+    };
+    let (svg, png) = ("charts/trends.svg", "charts/trends.png");
+    render_small_multiples(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
+    let what = "small multiples of the six most violent regions' trends with Sen's slope";
     writer.record(svg, None, class, what)?;
     writer.record(png, None, class, what)?;
     Ok(())

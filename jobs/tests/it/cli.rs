@@ -53,9 +53,9 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     let charts: Vec<_> = listed.iter().filter(|p| p.starts_with("charts")).collect();
     assert_eq!(
         charts.len(),
-        22,
-        "6 top regions, reliability, skill, heatmap, seasonal profile and the hot-spot map of \
-         Mexico × SVG and PNG: {charts:?}"
+        24,
+        "6 top regions, reliability, skill, heatmap, seasonal profile, trends and the hot-spot \
+         map of Mexico × SVG and PNG: {charts:?}"
     );
     check_backtest_outputs(&run_a);
     check_change_hierarchy(&run_a);
