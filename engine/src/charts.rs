@@ -101,6 +101,26 @@ pub fn render_series_chart(
     let data = Prepared::new(chart).ok_or_else(|| ChartError::Empty {
         title: chart.title.to_string(),
     })?;
+    render_figure(
+        &SeriesFigure { chart, data: &data },
+        CHART_SIZE,
+        svg_path,
+        png_path,
+    )
+}
+
+/// A chart that draws itself on any plotters backend (SVG and bitmap alike).
+trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB>;
+}
+
+/// Loads the fonts, checks the PNG name, and draws `figure` at `size` as SVG and as PNG.
+fn render_figure<F: Figure>(
+    figure: &F,
+    size: (u32, u32),
+    svg_path: &Path,
+    png_path: &Path,
+) -> Result<(), ChartError> {
     ensure_fonts().map_err(|message| ChartError::Draw {
         path: svg_path.to_path_buf(),
         message,
@@ -115,8 +135,30 @@ pub fn render_series_chart(
             message: "the PNG file name must end in .png".to_string(),
         });
     }
-    render_with(SVGBackend::new(svg_path, CHART_SIZE), svg_path, chart, &data)?;
-    render_with(BitMapBackend::new(png_path, CHART_SIZE), png_path, chart, &data)
+    present(SVGBackend::new(svg_path, size), svg_path, figure)?;
+    present(BitMapBackend::new(png_path, size), png_path, figure)
+}
+
+fn present<DB: DrawingBackend, F: Figure>(backend: DB, path: &Path, figure: &F) -> Result<(), ChartError> {
+    let root = backend.into_drawing_area();
+    figure
+        .draw(&root)
+        .and_then(|()| root.present())
+        .map_err(|e| ChartError::Draw {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+struct SeriesFigure<'a> {
+    chart: &'a SeriesChart<'a>,
+    data: &'a Prepared,
+}
+
+impl Figure for SeriesFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        draw_chart(root, self.chart, self.data)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,21 +499,6 @@ impl ValueFormatter<f64> for DateAxis {
 // Drawing
 
 type DrawResult<T, DB> = Result<T, DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
-fn render_with<DB: DrawingBackend>(
-    backend: DB,
-    path: &Path,
-    chart: &SeriesChart<'_>,
-    data: &Prepared,
-) -> Result<(), ChartError> {
-    let root = backend.into_drawing_area();
-    draw_chart(&root, chart, data)
-        .and_then(|()| root.present())
-        .map_err(|e| ChartError::Draw {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
-}
 
 /// Shortens `text` with an ellipsis until it fits in `max_width` pixels.
 fn fit_text<DB: DrawingBackend>(
@@ -823,32 +850,13 @@ pub fn render_xy_chart(chart: &XyChart<'_>, svg_path: &Path, png_path: &Path) ->
             title: chart.title.to_string(),
         });
     }
-    ensure_fonts().map_err(|message| ChartError::Draw {
-        path: svg_path.to_path_buf(),
-        message,
-    })?;
-    if !png_path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-    {
-        return Err(ChartError::Draw {
-            path: png_path.to_path_buf(),
-            message: "the PNG file name must end in .png".to_string(),
-        });
-    }
-    present_xy(SVGBackend::new(svg_path, CHART_SIZE), svg_path, chart)?;
-    present_xy(BitMapBackend::new(png_path, CHART_SIZE), png_path, chart)
+    render_figure(chart, CHART_SIZE, svg_path, png_path)
 }
 
-fn present_xy<DB: DrawingBackend>(backend: DB, path: &Path, chart: &XyChart<'_>) -> Result<(), ChartError> {
-    let root = backend.into_drawing_area();
-    draw_xy(&root, chart)
-        .and_then(|()| root.present())
-        .map_err(|e| ChartError::Draw {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+impl Figure for XyChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        draw_xy(root, self)
+    }
 }
 
 fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &XyChart<'_>) -> DrawResult<(), DB> {
@@ -998,37 +1006,14 @@ pub fn render_heatmap(chart: &HeatmapChart<'_>, svg_path: &Path, png_path: &Path
             title: chart.title.to_string(),
         });
     }
-    ensure_fonts().map_err(|message| ChartError::Draw {
-        path: svg_path.to_path_buf(),
-        message,
-    })?;
-    if !png_path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-    {
-        return Err(ChartError::Draw {
-            path: png_path.to_path_buf(),
-            message: "the PNG file name must end in .png".to_string(),
-        });
-    }
     let size = (CHART_SIZE.0, heatmap_height(chart.rows.len()));
-    present_heatmap(SVGBackend::new(svg_path, size), svg_path, chart)?;
-    present_heatmap(BitMapBackend::new(png_path, size), png_path, chart)
+    render_figure(chart, size, svg_path, png_path)
 }
 
-fn present_heatmap<DB: DrawingBackend>(
-    backend: DB,
-    path: &Path,
-    chart: &HeatmapChart<'_>,
-) -> Result<(), ChartError> {
-    let root = backend.into_drawing_area();
-    draw_heatmap(&root, chart)
-        .and_then(|()| root.present())
-        .map_err(|e| ChartError::Draw {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+impl Figure for HeatmapChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        draw_heatmap(root, self)
+    }
 }
 
 fn heat_colour(value: f64, top: f64) -> RGBColor {
@@ -1195,32 +1180,13 @@ pub fn render_cell_map(chart: &CellMap<'_>, svg_path: &Path, png_path: &Path) ->
             title: chart.title.to_string(),
         });
     }
-    ensure_fonts().map_err(|message| ChartError::Draw {
-        path: svg_path.to_path_buf(),
-        message,
-    })?;
-    if !png_path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-    {
-        return Err(ChartError::Draw {
-            path: png_path.to_path_buf(),
-            message: "the PNG file name must end in .png".to_string(),
-        });
-    }
-    present_map(SVGBackend::new(svg_path, CHART_SIZE), svg_path, chart)?;
-    present_map(BitMapBackend::new(png_path, CHART_SIZE), png_path, chart)
+    render_figure(chart, CHART_SIZE, svg_path, png_path)
 }
 
-fn present_map<DB: DrawingBackend>(backend: DB, path: &Path, chart: &CellMap<'_>) -> Result<(), ChartError> {
-    let root = backend.into_drawing_area();
-    draw_map(&root, chart)
-        .and_then(|()| root.present())
-        .map_err(|e| ChartError::Draw {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+impl Figure for CellMap<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        draw_map(root, self)
+    }
 }
 
 fn draw_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &CellMap<'_>) -> DrawResult<(), DB> {
@@ -1361,38 +1327,15 @@ pub fn render_small_multiples(
             title: chart.title.to_string(),
         });
     }
-    ensure_fonts().map_err(|message| ChartError::Draw {
-        path: svg_path.to_path_buf(),
-        message,
-    })?;
-    if !png_path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-    {
-        return Err(ChartError::Draw {
-            path: png_path.to_path_buf(),
-            message: "the PNG file name must end in .png".to_string(),
-        });
-    }
     let rows = chart.panels.len().div_ceil(chart.columns.max(1));
     let size = (CHART_SIZE.0, small_multiples_height(rows));
-    present_small(SVGBackend::new(svg_path, size), svg_path, chart)?;
-    present_small(BitMapBackend::new(png_path, size), png_path, chart)
+    render_figure(chart, size, svg_path, png_path)
 }
 
-fn present_small<DB: DrawingBackend>(
-    backend: DB,
-    path: &Path,
-    chart: &SmallMultiples<'_>,
-) -> Result<(), ChartError> {
-    let root = backend.into_drawing_area();
-    draw_small(&root, chart)
-        .and_then(|()| root.present())
-        .map_err(|e| ChartError::Draw {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+impl Figure for SmallMultiples<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        draw_small(root, self)
+    }
 }
 
 fn draw_small<DB: DrawingBackend>(

@@ -675,15 +675,7 @@ fn charts(
         return Ok(0);
     }
     let year = spec.frequency.periods_per_year();
-    let mut ranked: Vec<(&RegionSeries, f64)> = series
-        .iter()
-        .map(|s| (s, s.y.iter().rev().take(year).sum::<f64>()))
-        .filter(|(_, v)| *v > 0.0)
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
-    });
+    let ranked = most_violent(series, year);
     let names = region_lookup(&panel.regions, "region_name")?;
     let dir = writer.dir().join("charts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -1219,15 +1211,10 @@ fn seasonal_chart(
     };
     let (index, lo, hi) = (get("index")?, get("index_lo")?, get("index_hi")?);
     let year = spec.frequency.periods_per_year();
-    let mut ranked: Vec<(&RegionSeries, f64)> = series
-        .iter()
-        .map(|s| (s, s.y.iter().rev().take(year).sum::<f64>()))
-        .filter(|(s, v)| *v > 0.0 && (0..ids.len()).any(|i| ids[i] == s.region_id && status[i] == "ok"))
+    let ranked: Vec<(&RegionSeries, f64)> = most_violent(series, year)
+        .into_iter()
+        .filter(|(s, _)| (0..ids.len()).any(|i| ids[i] == s.region_id && status[i] == "ok"))
         .collect();
-    ranked.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
-    });
     let names = region_lookup(&panel.regions, "region_name")?;
     // (region name, index by month, band by month)
     type Profile = (String, Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
@@ -1320,15 +1307,7 @@ fn trends_chart(
     };
     let (slope, intercept, n, p) = (num("slope")?, num("intercept")?, num("n")?, num("p")?);
     let year = spec.frequency.periods_per_year();
-    let mut ranked: Vec<(&RegionSeries, f64)> = series
-        .iter()
-        .map(|s| (s, s.y.iter().rev().take(year).sum::<f64>()))
-        .filter(|(_, v)| *v > 0.0)
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
-    });
+    let ranked = most_violent(series, year);
     let names = region_lookup(&panel.regions, "region_name")?;
     // (region name, history, Sen's line, note)
     type Dated = (chrono::NaiveDate, f64);
@@ -1497,6 +1476,21 @@ fn hotspot_maps(
     Ok(drawn)
 }
 
+/// The regions with violence in their last `periods` periods, most first (ties by id), with
+/// their totals.
+fn most_violent(series: &[RegionSeries], periods: usize) -> Vec<(&RegionSeries, f64)> {
+    let mut ranked: Vec<(&RegionSeries, f64)> = series
+        .iter()
+        .map(|s| (s, s.y.iter().rev().take(periods).sum::<f64>()))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
+    });
+    ranked
+}
+
 /// The text column `name` of `df`, nulls as empty strings.
 fn strs_of(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     Ok(df
@@ -1525,15 +1519,7 @@ fn heatmap_chart(
     };
     let n = first.y.len();
     let keep = HEATMAP_PERIODS.min(n);
-    let mut ranked: Vec<(&RegionSeries, f64)> = series
-        .iter()
-        .map(|s| (s, s.y[n - keep..].iter().sum::<f64>()))
-        .filter(|(_, v)| *v > 0.0)
-        .collect();
-    ranked.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
-    });
+    let mut ranked = most_violent(series, keep);
     ranked.truncate(HEATMAP_REGIONS);
     if ranked.is_empty() {
         return Ok(());
