@@ -744,7 +744,7 @@ fn charts(
             spec.level,
             spec.as_of
         );
-        let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+        let footer = chart_footer(spec, writer);
         let marking = class.marking();
         let chart = SeriesChart {
             title: &name,
@@ -760,8 +760,7 @@ fn charts(
         let (svg, png) = (format!("charts/{stem}.svg"), format!("charts/{stem}.png"));
         render_series_chart(&chart, &writer.dir().join(&svg), &writer.dir().join(&png))?;
         let what = format!("history and forecasts for {name}");
-        writer.record(&svg, None, class, &what)?;
-        writer.record(&png, None, class, &what)?;
+        record_chart(writer, &svg, &png, class, &what)?;
         n += 1;
     }
     Ok(n)
@@ -1159,7 +1158,7 @@ fn reliability_chart(
         "backtest, {} origins × horizons 1..{}, {} level; ten probability bins",
         spec.origins, spec.horizon, spec.level
     );
-    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let footer = chart_footer(spec, writer);
     let marking = class.marking();
     let chart = XyChart {
         title: &title,
@@ -1179,8 +1178,7 @@ fn reliability_chart(
     let (svg, png) = ("charts/reliability-any.svg", "charts/reliability-any.png");
     render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "reliability diagram of the probability of any fatality on the backtest";
-    writer.record(svg, None, class, what)?;
-    writer.record(png, None, class, what)?;
+    record_chart(writer, svg, png, class, what)?;
     Ok(())
 }
 
@@ -1259,7 +1257,7 @@ fn seasonal_chart(
         "month-of-year index (1 = an average month) with its 90% bootstrap band, last {} years, as of {}",
         spec.cycles, spec.as_of
     );
-    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let footer = chart_footer(spec, writer);
     let marking = class.marking();
     let y_label = format!("{} index", spec.target.replace('_', " "));
     let chart = XyChart {
@@ -1278,8 +1276,7 @@ fn seasonal_chart(
     let (svg, png) = ("charts/seasonal-profile.svg", "charts/seasonal-profile.png");
     render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "month-of-year profile of the three most violent regions, with bootstrap bands";
-    writer.record(svg, None, class, what)?;
-    writer.record(png, None, class, what)?;
+    record_chart(writer, svg, png, class, what)?;
     Ok(())
 }
 
@@ -1365,7 +1362,7 @@ fn trends_chart(
         spec.frequency,
         spec.as_of
     );
-    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let footer = chart_footer(spec, writer);
     let marking = class.marking();
     let chart = SmallMultiples {
         title: "Trends in the most violent regions",
@@ -1379,8 +1376,7 @@ fn trends_chart(
     let (svg, png) = ("charts/trends.svg", "charts/trends.png");
     render_small_multiples(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "small multiples of the six most violent regions' trends with Sen's slope";
-    writer.record(svg, None, class, what)?;
-    writer.record(png, None, class, what)?;
+    record_chart(writer, svg, png, class, what)?;
     Ok(())
 }
 
@@ -1442,7 +1438,7 @@ fn hotspot_maps(
         .filter(|(_, n)| *n > 0)
         .collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let footer = chart_footer(spec, writer);
     let marking = class.marking();
     let mut drawn = 0;
     for (country, n) in ranked.into_iter().take(3) {
@@ -1469,8 +1465,7 @@ fn hotspot_maps(
         let (svg, png) = (format!("{stem}.svg"), format!("{stem}.png"));
         render_cell_map(&chart, &writer.dir().join(&svg), &writer.dir().join(&png))?;
         let what = format!("emerging hot-spot classes of the PRIO-GRID cells of {name}");
-        writer.record(&svg, None, class, &what)?;
-        writer.record(&png, None, class, &what)?;
+        record_chart(writer, &svg, &png, class, &what)?;
         drawn += 1;
     }
     Ok(drawn)
@@ -1545,7 +1540,7 @@ fn heatmap_chart(
         spec.as_of
     );
     let value_label = format!("{} per {}", spec.target.replace('_', " "), spec.frequency);
-    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let footer = chart_footer(spec, writer);
     let marking = class.marking();
     let chart = HeatmapChart {
         title: "Where and when: the most violent regions",
@@ -1560,8 +1555,7 @@ fn heatmap_chart(
     let (svg, png) = ("charts/heatmap.svg", "charts/heatmap.png");
     render_heatmap(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "region × period heatmap of the most violent regions";
-    writer.record(svg, None, class, what)?;
-    writer.record(png, None, class, what)?;
+    record_chart(writer, svg, png, class, what)?;
     Ok(())
 }
 
@@ -1626,7 +1620,7 @@ fn skill_chart(
         "MSLE skill against the best baseline at each horizon (above 0: better), {} origins, {} level",
         spec.origins, spec.level
     );
-    let footer = format!("Source: {}; vigil run {}", sources(spec), writer.run_id());
+    let footer = chart_footer(spec, writer);
     let marking = class.marking();
     let chart = XyChart {
         title,
@@ -1644,6 +1638,23 @@ fn skill_chart(
     let (svg, png) = ("charts/skill-by-horizon.svg", "charts/skill-by-horizon.png");
     render_xy_chart(&chart, &writer.dir().join(svg), &writer.dir().join(png))?;
     let what = "MSLE skill of every model by horizon against the best baseline";
+    record_chart(writer, svg, png, class, what)?;
+    Ok(())
+}
+
+/// The source line of every chart: the inputs and the run.
+fn chart_footer(spec: &ValidSpec, writer: &RunWriter) -> String {
+    format!("Source: {}; vigil run {}", sources(spec), writer.run_id())
+}
+
+/// Records a chart's SVG and PNG files in the run.
+fn record_chart(
+    writer: &mut RunWriter,
+    svg: &str,
+    png: &str,
+    class: Classification,
+    what: &str,
+) -> Result<()> {
     writer.record(svg, None, class, what)?;
     writer.record(png, None, class, what)?;
     Ok(())
