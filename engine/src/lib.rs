@@ -58,6 +58,7 @@ pub mod quality;
 pub mod read;
 pub mod reconcile;
 pub mod registry;
+pub mod report;
 pub mod seasonality;
 pub mod series;
 pub mod trend;

@@ -30,6 +30,7 @@ const EXIT_FAILURE: u8 = 1;
   vigil ingest jobs/specs/monthly.toml --out out/   stage 1 only: incidents, quarantine, quality report
   vigil panel jobs/specs/monthly.toml --out out/    stages 1-2: also the zero-filled region × period panel
   vigil forecast --model runs/monthly/latest/hurdle reproduce a saved model's forecast from its run
+  vigil report runs/monthly/latest                  rebuild a finished run's report.html from its files
 
 Exit codes: 0 success (or nothing to do), 1 failure, 2 invalid spec or usage, 3 data-quality gate failed."
 )]
@@ -95,6 +96,17 @@ enum Command {
         /// Folder to write into.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Rebuild the report of a finished run (report.html: findings, alerts, charts, data quality,
+    /// provenance) from the run's files, without recomputing anything, and say whether it matches
+    /// the run's own report.html byte for byte.
+    Report {
+        /// The run folder (e.g. runs/monthly/latest).
+        run: PathBuf,
+        /// Where to write the report (default: ./<run id>-report.html). Never inside the run
+        /// folder, which stays as the run left it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Reproduce a past forecast from a saved model: reads RUN/models/MODEL/model.json and the
     /// run's panel.parquet (both checked against the model card's sha256), forecasts again and
@@ -197,6 +209,53 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             stage(common, out, true)?;
         }
         Command::Forecast { model, out } => return forecast(&model, out),
+        Command::Report { run, out } => return report(&run, out),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vigil report RUN`.
+fn report(run: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(run.join("manifest.json")).with_context(|| {
+        format!(
+            "{} is not a finished run (no manifest.json); pass a run folder such as runs/monthly/latest",
+            run.display()
+        )
+    })?;
+    let m: serde_json::Value = serde_json::from_str(&text).context("reading manifest.json")?;
+    let field = |k: &str| m[k].as_str().unwrap_or("").to_string();
+    let classification: vigil_engine::Classification =
+        serde_json::from_value(m["classification"].clone()).context("manifest.json: classification")?;
+    let meta = vigil_engine::report::ReportMeta {
+        job: field("job"),
+        run_id: field("run_id"),
+        as_of: field("as_of"),
+        classification,
+    };
+    let provenance = vigil_engine::report::provenance_from_manifest(run)?;
+    let html = vigil_engine::report::render(run, &meta, &provenance)?;
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{}-report.html", meta.run_id)));
+    let run_dir = std::fs::canonicalize(run).with_context(|| format!("resolving {}", run.display()))?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        if std::fs::canonicalize(parent).is_ok_and(|p| p.starts_with(&run_dir)) {
+            anyhow::bail!(
+                "--out {} is inside the run folder; write it elsewhere",
+                out.display()
+            );
+        }
+    }
+    std::fs::write(&out, &html).with_context(|| format!("writing {}", out.display()))?;
+    println!("{}", out.display());
+    let own = run.join(vigil_engine::report::REPORT);
+    match std::fs::read_to_string(&own) {
+        Ok(saved) if saved == html => eprintln!("identical to {}", own.display()),
+        Ok(_) => eprintln!(
+            "note: differs from {} (made by another vigil version?)",
+            own.display()
+        ),
+        Err(_) => eprintln!("note: the run has no report.html of its own"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -598,6 +598,28 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         "regions where a model could not be fitted",
     )?;
 
+    // the report last, so that it lists every other file
+    let provenance: vigil_engine::report::Provenance = writer
+        .outputs()
+        .iter()
+        .map(|o| (o.file.clone(), o.sha256.clone()))
+        .collect();
+    let meta = vigil_engine::report::ReportMeta {
+        job: spec.name.clone(),
+        run_id: id.clone(),
+        as_of: spec.as_of.to_string(),
+        classification: class,
+    };
+    let html = vigil_engine::report::render(writer.dir(), &meta, &provenance)?;
+    let report_path = writer.dir().join(vigil_engine::report::REPORT);
+    std::fs::write(&report_path, html).with_context(|| format!("writing {}", report_path.display()))?;
+    writer.record(
+        vigil_engine::report::REPORT,
+        None,
+        class,
+        "the report: findings, alerts, charts, data quality and provenance in one offline HTML file",
+    )?;
+
     failpoint("before_commit")?;
     timings.push(Timing {
         stage: "total".into(),

@@ -44,6 +44,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         "models/hurdle/model.json",
         "models/hurdle/card.json",
         "models/global_nb/forecast.parquet",
+        "report.html",
     ] {
         assert!(
             listed.iter().any(|p| p == Path::new(f)),
@@ -109,6 +110,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     assert!(compared >= 28);
 
     check_saved_models_reproduce(&run_a, tmp.path());
+    check_report(&run_a, tmp.path());
 
     // Running it again where it already ran is a no-op that says so.
     let again = run_monthly(&tmp.path().join("a"), &[]);
@@ -233,6 +235,43 @@ fn check_backtest_outputs(run: &Path) {
     let chosen = f.column("chosen").unwrap().bool().unwrap().sum().unwrap_or(0) as usize;
     let regions = f.column("region_id").unwrap().n_unique().unwrap();
     assert_eq!(chosen, regions * 6, "one chosen model per region, six horizons");
+}
+
+/// report.html is one offline page with both classification banners, every chart inline and
+/// no reference to anything outside it; `vigil report` rebuilds it byte for byte.
+fn check_report(run: &Path, tmp: &Path) {
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("id=\"classification-top\">PUBLIC<"), "top banner");
+    assert!(
+        html.contains("id=\"classification-bottom\">PUBLIC<"),
+        "bottom banner"
+    );
+    let svgs = files(run)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .count();
+    assert_eq!(html.matches("<svg").count(), svgs, "every chart inline");
+    let outside = html
+        .replace("http://www.w3.org/2000/svg", "")
+        .replace("http://www.w3.org/1999/xlink", "");
+    for fetch in ["http:", "https:", "src=", "<script", "<link", "@import", "url("] {
+        assert!(
+            !outside.contains(fetch),
+            "report.html refers outside itself: {fetch}"
+        );
+    }
+    assert!(html.contains("Key findings") && html.contains("year on year"));
+    let out = tmp.join("rebuilt-report.html");
+    let o = vigil(
+        &["report", run.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        html,
+        "vigil report rebuilds the same page"
+    );
 }
 
 /// `vigil forecast --model <model> --out <out>`.

@@ -1,0 +1,431 @@
+//! The report pack: one self-contained HTML file per run (`report.html`) for headquarters,
+//! readable offline and printable. Everything in it is read back from the run folder (tables,
+//! quality report, chart SVGs), so the run and `vigil report RUN` produce the same file.
+//!
+//! The page has no script and fetches nothing: styles are inline, charts are inline SVG, and
+//! the text is escaped. A classification banner stands at the top and the bottom (repeated on
+//! every printed page).
+
+use polars::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::Classification;
+use crate::error::EngineError;
+
+/// What the report says about the run itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportMeta {
+    /// The job's name.
+    pub job: String,
+    /// The run id.
+    pub run_id: String,
+    /// The as-of date.
+    pub as_of: String,
+    /// The run's classification.
+    pub classification: Classification,
+}
+
+/// The files of the run listed in the provenance section: (file, sha256).
+pub type Provenance = Vec<(String, String)>;
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn read(dir: &Path, file: &str) -> Result<DataFrame, EngineError> {
+    let path = dir.join(file);
+    let f = std::fs::File::open(&path).map_err(|e| EngineError::io(&path, e))?;
+    ParquetReader::new(f)
+        .finish()
+        .map_err(EngineError::polars(format!("reading {}", path.display())))
+}
+
+fn strs(df: &DataFrame, name: &str) -> Result<Vec<String>, EngineError> {
+    let ctx = format!("reading column {name} for the report");
+    Ok(df
+        .column(name)
+        .map_err(EngineError::polars(ctx.clone()))?
+        .str()
+        .map_err(EngineError::polars(ctx))?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
+}
+
+fn floats(df: &DataFrame, name: &str) -> Result<Vec<f64>, EngineError> {
+    let ctx = format!("reading column {name} for the report");
+    Ok(df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(EngineError::polars(ctx.clone()))?
+        .f64()
+        .map_err(EngineError::polars(ctx))?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
+
+/// A count with thousands separators.
+fn count(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Key findings in words, from the run's tables.
+pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
+    let mut out = Vec::new();
+    let regions = read(dir, "regions.parquet")?;
+    let names: BTreeMap<String, String> = strs(&regions, "region_id")?
+        .into_iter()
+        .zip(strs(&regions, "region_name")?)
+        .collect();
+    let level = strs(&regions, "level")?.first().cloned().unwrap_or_default();
+    let change = read(dir, "change.parquet")?;
+    let (lv, id) = (strs(&change, "level")?, strs(&change, "region_id")?);
+    let ds = change
+        .column("ds")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .map_err(EngineError::polars("reading the change table"))?;
+    let ds: Vec<i32> = ds
+        .i32()
+        .map_err(EngineError::polars("reading the change table"))?
+        .iter()
+        .map(|v| v.unwrap_or(i32::MIN))
+        .collect();
+    let (sum, prev) = (
+        floats(&change, "rolling_sum")?,
+        floats(&change, "rolling_sum_prev")?,
+    );
+    let last = ds.iter().copied().max().unwrap_or(i32::MIN);
+    let at_last =
+        |l: &str| -> Vec<usize> { (0..lv.len()).filter(|i| lv[*i] == l && ds[*i] == last).collect() };
+    let (now, before): (f64, f64) = at_last("country")
+        .into_iter()
+        .filter(|i| sum[*i].is_finite() && prev[*i].is_finite())
+        .fold((0.0, 0.0), |(a, b), i| (a + sum[i], b + prev[i]));
+    if before > 0.0 {
+        out.push(format!(
+            "{} fatalities in the last 12 months across all countries, {} than the 12 months before ({:+.0}%).",
+            count(now),
+            if now >= before { "more" } else { "fewer" },
+            100.0 * (now - before) / before
+        ));
+    }
+    let mut rises: Vec<(usize, f64)> = at_last(&level)
+        .into_iter()
+        .filter(|i| prev[*i] >= 25.0 && sum[*i].is_finite())
+        .map(|i| (i, (sum[i] - prev[i]) / prev[i]))
+        .filter(|(_, r)| *r > 0.0)
+        .collect();
+    rises.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (i, r) in rises.into_iter().take(3) {
+        let name = names.get(&id[i]).cloned().unwrap_or_else(|| id[i].clone());
+        out.push(format!(
+            "Violence in {name} rose {:.0}% year on year ({} → {} fatalities in 12 months).",
+            100.0 * r,
+            count(prev[i]),
+            count(sum[i])
+        ));
+    }
+    let alerts = read(dir, "alerts.parquet")?;
+    let levels = strs(&alerts, "level")?;
+    let alert_regions = strs(&alerts, "region_id")?;
+    let high: std::collections::BTreeSet<&String> = alert_regions
+        .iter()
+        .zip(&levels)
+        .filter(|(_, l)| *l == "high")
+        .map(|(r, _)| r)
+        .collect();
+    if !levels.is_empty() {
+        out.push(format!(
+            "{} alerts for the next months: {} region(s) at a high level, where a month of 25 or more fatalities is more likely than not.",
+            levels.len(),
+            high.len()
+        ));
+    }
+    let hot = read(dir, "hotspots.parquet")?;
+    let (cells, classes) = (floats(&hot, "grid_id")?, strs(&hot, "class")?);
+    let mut by_class: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    for (g, c) in cells.iter().zip(&classes) {
+        if g.is_finite() {
+            by_class.entry(c.as_str()).or_default().insert(*g as i64);
+        }
+    }
+    let new = by_class.get("new hot spot").map_or(0, |s| s.len());
+    let consecutive = by_class.get("consecutive hot spot").map_or(0, |s| s.len());
+    if new + consecutive > 0 {
+        out.push(format!(
+            "{new} PRIO-GRID cells are new hot spots and {consecutive} are consecutive hot spots in the latest year."
+        ));
+    }
+    let metrics = read(dir, "metrics.parquet")?;
+    let (models, msle) = (strs(&metrics, "model")?, floats(&metrics, "msle")?);
+    let horizon = floats(&metrics, "horizon")?;
+    let overall = |m: &str| {
+        (0..models.len())
+            .find(|i| models[*i] == m && horizon[*i].is_nan())
+            .map(|i| msle[i])
+    };
+    let best_baseline = crate::forecasting::BASELINES
+        .iter()
+        .filter(|b| **b != "zero")
+        .filter_map(|b| overall(b).map(|v| (*b, v)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let (Some(e), Some((b, bv))) = (overall("ensemble"), best_baseline) {
+        out.push(format!(
+            "On the backtest the ensemble's squared log error is {:.0}% lower than the best simple baseline ({}).",
+            100.0 * (1.0 - e / bv),
+            b.replace('_', " ")
+        ));
+    }
+    Ok(out)
+}
+
+const STYLE: &str = "
+body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:0;color:#1a1a1a;line-height:1.45}
+main{max-width:1040px;margin:0 auto;padding:0 24px 48px}
+.banner{background:#1a1a1a;color:#fff;text-align:center;font-weight:bold;letter-spacing:.12em;padding:6px 0}
+h1{font-size:1.7em;margin:.8em 0 .2em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ccc}
+.meta{color:#4d4d4d}
+table{border-collapse:collapse;font-size:.86em;width:100%}
+th,td{border-bottom:1px solid #e2e2e2;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.high{color:#a33a00;font-weight:bold}.elevated{color:#8a6100;font-weight:bold}
+figure{margin:1.2em 0;page-break-inside:avoid}figure svg{width:100%;height:auto}
+figcaption{color:#4d4d4d;font-size:.85em}
+code{font-size:.82em}
+@media print{
+ .banner{position:fixed;left:0;right:0}
+ .banner.top{top:0}.banner.bottom{bottom:0}
+ main{padding-top:32px;padding-bottom:32px}
+ h2{page-break-before:always}h2.first{page-break-before:avoid}
+ a{color:inherit;text-decoration:none}
+}
+@page{margin:18mm 12mm}
+";
+
+/// The report of the run in `dir`, listing `provenance` (the run's files and hashes).
+pub fn render(dir: &Path, meta: &ReportMeta, provenance: &Provenance) -> Result<String, EngineError> {
+    let marking = escape(&meta.classification.marking());
+    let mut h = String::new();
+    let w = |h: &mut String, s: &str| h.push_str(s);
+    w(
+        &mut h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+    );
+    let _ = write!(
+        h,
+        "<title>{} — vigil run {}</title><style>{STYLE}</style></head><body>",
+        escape(&meta.job),
+        escape(&meta.run_id)
+    );
+    let _ = write!(
+        h,
+        "<div class=\"banner top\" id=\"classification-top\">{marking}</div><main>"
+    );
+    let _ = write!(
+        h,
+        "<h1>Early-warning report: {}</h1><p class=\"meta\">Data as of <b>{}</b> · vigil run <code>{}</code> · classification {}</p>",
+        escape(&meta.job),
+        escape(&meta.as_of),
+        escape(&meta.run_id),
+        marking
+    );
+
+    w(&mut h, "<h2 class=\"first\">Key findings</h2><ul>");
+    for f in findings(dir)? {
+        let _ = write!(h, "<li>{}</li>", escape(&f));
+    }
+    w(&mut h, "</ul>");
+
+    // alerts
+    let alerts = read(dir, "alerts.parquet")?;
+    let (ids, levels) = (strs(&alerts, "region_id")?, strs(&alerts, "level")?);
+    let (reasons, drivers) = (strs(&alerts, "reasons")?, strs(&alerts, "drivers")?);
+    let (p_any, p_major, horizon) = (
+        floats(&alerts, "p_any")?,
+        floats(&alerts, "p_major")?,
+        floats(&alerts, "horizon")?,
+    );
+    let regions = read(dir, "regions.parquet")?;
+    let names: BTreeMap<String, String> = strs(&regions, "region_id")?
+        .into_iter()
+        .zip(strs(&regions, "region_name")?)
+        .collect();
+    let _ = write!(
+        h,
+        "<h2>Alerts</h2><p>{} region-months with a reason for concern, most serious first (the first 40 are listed; all are in <code>alerts.parquet</code>).</p>",
+        ids.len()
+    );
+    w(
+        &mut h,
+        "<table><tr><th>region</th><th>months ahead</th><th>level</th><th>P(any)</th><th>P(≥ 25)</th><th>reasons</th><th>drivers</th></tr>",
+    );
+    for i in 0..ids.len().min(40) {
+        let name = names.get(&ids[i]).cloned().unwrap_or_else(|| ids[i].clone());
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td>{}</td><td><code>{}</code></td></tr>",
+            escape(&name),
+            horizon[i],
+            escape(&levels[i]),
+            escape(&levels[i]),
+            p_any[i],
+            p_major[i],
+            escape(&reasons[i]),
+            escape(&drivers[i])
+        );
+    }
+    w(&mut h, "</table>");
+
+    // charts, in file-name order
+    w(&mut h, "<h2>Charts</h2>");
+    let mut svgs: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("charts"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+                .collect()
+        })
+        .unwrap_or_default();
+    svgs.sort();
+    for path in &svgs {
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+        // the XML declaration may not stand inside HTML
+        let body = text.find("<svg").map_or(text.as_str(), |i| &text[i..]);
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = write!(
+            h,
+            "<figure>{body}<figcaption>charts/{} (also as PNG)</figcaption></figure>",
+            escape(&file)
+        );
+    }
+
+    // methods and data quality
+    w(
+        &mut h,
+        "<h2>Methods and data quality</h2><p>Incidents are checked against one canonical schema; \
+         rows that break a rule are quarantined with the rule and row number, never dropped \
+         silently. Counts are summed by region and month (a region with no event in a month \
+         counts 0). Forecasts come from ten local models, two global count models (negative \
+         binomial and hurdle) and their ensemble, each scored on a rolling-origin backtest; trends \
+         from Mann-Kendall tests with Sen's slope; hot spots from Getis-Ord Gi* on PRIO-GRID cells.</p>",
+    );
+    let qpath = dir.join("quality.json");
+    let quality: serde_json::Value = std::fs::read_to_string(&qpath)
+        .map_err(|e| EngineError::io(&qpath, e))
+        .and_then(|t| {
+            serde_json::from_str(&t).map_err(|e| EngineError::Json {
+                path: qpath.clone(),
+                source: e,
+            })
+        })?;
+    w(
+        &mut h,
+        "<table><tr><th>input</th><th>rows read</th><th>accepted</th><th>quarantined</th><th>by rule</th><th>warnings</th></tr>",
+    );
+    for input in quality["inputs"].as_array().into_iter().flatten() {
+        let by = |key: &str| -> String {
+            input[key]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "none".into())
+        };
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            escape(input["file"].as_str().unwrap_or("")),
+            input["rows_read"],
+            input["rows_accepted"],
+            input["rows_quarantined"],
+            escape(&by("rules")),
+            escape(&by("warnings"))
+        );
+    }
+    w(&mut h, "</table>");
+
+    // provenance
+    w(
+        &mut h,
+        "<h2>Provenance</h2><p>Every file of the run with its sha256 (the full record, with inputs and their hashes, is <code>manifest.json</code>).</p><table><tr><th>file</th><th>sha256</th></tr>",
+    );
+    for (file, sha) in provenance {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            escape(file),
+            escape(sha)
+        );
+    }
+    w(&mut h, "</table>");
+    let _ = writeln!(
+        h,
+        "</main><div class=\"banner bottom\" id=\"classification-bottom\">{marking}</div></body></html>"
+    );
+    Ok(h)
+}
+
+/// The provenance list of a finished run: the manifest's outputs without the report itself.
+pub fn provenance_from_manifest(run: &Path) -> Result<Provenance, EngineError> {
+    let path = run.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+    let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| EngineError::Json {
+        path: path.clone(),
+        source: e,
+    })?;
+    Ok(m["outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| Some((o["file"].as_str()?.to_string(), o["sha256"].as_str()?.to_string())))
+        .filter(|(f, _)| f != REPORT)
+        .collect())
+}
+
+/// The report's file name in a run folder.
+pub const REPORT: &str = "report.html";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_counts_are_grouped() {
+        assert_eq!(escape("<b>\"R&D\"</b>"), "&lt;b&gt;&quot;R&amp;D&quot;&lt;/b&gt;");
+        assert_eq!(count(1234567.0), "1,234,567");
+        assert_eq!(count(999.0), "999");
+        assert_eq!(count(-1000.0), "-1,000");
+    }
+}
