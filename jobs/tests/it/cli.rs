@@ -111,6 +111,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
 
     check_saved_models_reproduce(&run_a, tmp.path());
     check_report(&run_a, tmp.path());
+    check_chart_files(&run_a);
 
     // Running it again where it already ran is a no-op that says so.
     let again = run_monthly(&tmp.path().join("a"), &[]);
@@ -235,6 +236,36 @@ fn check_backtest_outputs(run: &Path) {
     let chosen = f.column("chosen").unwrap().bool().unwrap().sum().unwrap_or(0) as usize;
     let regions = f.column("region_id").unwrap().n_unique().unwrap();
     assert_eq!(chosen, regions * 6, "one chosen model per region, six horizons");
+}
+
+/// Every chart of the run is a PNG (valid signature and header) and an SVG of the same size:
+/// 1000 pixels wide, at least 560 high, with the classification marking (top and bottom) in the
+/// SVG text.
+fn check_chart_files(run: &Path) {
+    let listed = files(run);
+    let pngs: Vec<_> = listed
+        .iter()
+        .filter(|p| p.starts_with("charts") && p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert!(pngs.len() >= 12, "{pngs:?}");
+    for png in pngs {
+        let bytes = std::fs::read(run.join(png)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png:?}: PNG signature");
+        assert_eq!(&bytes[12..16], b"IHDR", "{png:?}: PNG header");
+        let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+        assert_eq!(w, 1000, "{png:?}: width");
+        assert!(h >= 560, "{png:?}: height {h}");
+        let svg_path = run.join(png.with_extension("svg"));
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        let head = format!("<svg width=\"{w}\" height=\"{h}\"");
+        assert!(svg.starts_with(&head), "{svg_path:?} does not start with {head}");
+        assert!(svg.trim_end().ends_with("</svg>"), "{svg_path:?} is cut short");
+        assert!(
+            svg.matches("PUBLIC").count() >= 2,
+            "{svg_path:?}: classification marking top and bottom"
+        );
+    }
 }
 
 /// report.html is one offline page with both classification banners, every chart inline and
