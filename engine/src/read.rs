@@ -115,3 +115,38 @@ pub fn read_columns(
     let exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
     lf.select(exprs).collect().map_err(EngineError::polars(ctx()))
 }
+
+/// Reads a whole parquet file (a run's own output), naming the file in the error.
+pub fn read_parquet(path: &Path) -> Result<DataFrame, EngineError> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(EngineError::polars(format!("reading {}", path.display())))
+}
+
+/// The text column `name` of `df`, nulls as empty strings.
+pub fn text_values(df: &DataFrame, name: &str) -> Result<Vec<String>, EngineError> {
+    let ctx = format!("reading text column {name}");
+    Ok(df
+        .column(name)
+        .map_err(EngineError::polars(ctx.clone()))?
+        .str()
+        .map_err(EngineError::polars(ctx))?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
+}
+
+/// The numeric column `name` of `df` as floats, nulls as NaN.
+pub fn float_values(df: &DataFrame, name: &str) -> Result<Vec<f64>, EngineError> {
+    let ctx = format!("reading numeric column {name}");
+    Ok(df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(EngineError::polars(ctx.clone()))?
+        .f64()
+        .map_err(EngineError::polars(ctx))?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}

@@ -290,10 +290,7 @@ pub fn reproduce(run: &Path, name: &str) -> Result<(DataFrame, ModelCard), Engin
             ),
         ));
     }
-    let file = std::fs::File::open(&panel_path).map_err(|e| EngineError::io(&panel_path, e))?;
-    let panel = ParquetReader::new(file)
-        .finish()
-        .map_err(EngineError::polars(format!("reading {}", panel_path.display())))?;
+    let panel = crate::read::read_parquet(&panel_path)?;
     let series = region_series(&panel, &saved.target)?;
     let n = series.first().map_or(0, |s| s.y.len());
     if n == 0 || series.iter().any(|s| s.y.len() != n) {

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use crate::Classification;
 use crate::error::EngineError;
+use crate::read::{float_values, text_values};
 
 /// What the report says about the run itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,36 +48,7 @@ pub fn escape(text: &str) -> String {
 }
 
 fn read(dir: &Path, file: &str) -> Result<DataFrame, EngineError> {
-    let path = dir.join(file);
-    let f = std::fs::File::open(&path).map_err(|e| EngineError::io(&path, e))?;
-    ParquetReader::new(f)
-        .finish()
-        .map_err(EngineError::polars(format!("reading {}", path.display())))
-}
-
-fn strs(df: &DataFrame, name: &str) -> Result<Vec<String>, EngineError> {
-    let ctx = format!("reading column {name} for the report");
-    Ok(df
-        .column(name)
-        .map_err(EngineError::polars(ctx.clone()))?
-        .str()
-        .map_err(EngineError::polars(ctx))?
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect())
-}
-
-fn floats(df: &DataFrame, name: &str) -> Result<Vec<f64>, EngineError> {
-    let ctx = format!("reading column {name} for the report");
-    Ok(df
-        .column(name)
-        .and_then(|c| c.cast(&DataType::Float64))
-        .map_err(EngineError::polars(ctx.clone()))?
-        .f64()
-        .map_err(EngineError::polars(ctx))?
-        .iter()
-        .map(|v| v.unwrap_or(f64::NAN))
-        .collect())
+    crate::read::read_parquet(&dir.join(file))
 }
 
 /// A count with thousands separators.
@@ -97,13 +69,16 @@ fn count(v: f64) -> String {
 pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
     let regions = read(dir, "regions.parquet")?;
-    let names: BTreeMap<String, String> = strs(&regions, "region_id")?
+    let names: BTreeMap<String, String> = text_values(&regions, "region_id")?
         .into_iter()
-        .zip(strs(&regions, "region_name")?)
+        .zip(text_values(&regions, "region_name")?)
         .collect();
-    let level = strs(&regions, "level")?.first().cloned().unwrap_or_default();
+    let level = text_values(&regions, "level")?
+        .first()
+        .cloned()
+        .unwrap_or_default();
     let change = read(dir, "change.parquet")?;
-    let (lv, id) = (strs(&change, "level")?, strs(&change, "region_id")?);
+    let (lv, id) = (text_values(&change, "level")?, text_values(&change, "region_id")?);
     let ds = change
         .column("ds")
         .and_then(|c| c.cast(&DataType::Int32))
@@ -115,8 +90,8 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
         .map(|v| v.unwrap_or(i32::MIN))
         .collect();
     let (sum, prev) = (
-        floats(&change, "rolling_sum")?,
-        floats(&change, "rolling_sum_prev")?,
+        float_values(&change, "rolling_sum")?,
+        float_values(&change, "rolling_sum_prev")?,
     );
     let last = ds.iter().copied().max().unwrap_or(i32::MIN);
     let at_last =
@@ -150,8 +125,8 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
         ));
     }
     let alerts = read(dir, "alerts.parquet")?;
-    let levels = strs(&alerts, "level")?;
-    let alert_regions = strs(&alerts, "region_id")?;
+    let levels = text_values(&alerts, "level")?;
+    let alert_regions = text_values(&alerts, "region_id")?;
     let high: std::collections::BTreeSet<&String> = alert_regions
         .iter()
         .zip(&levels)
@@ -166,7 +141,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
         ));
     }
     let hot = read(dir, "hotspots.parquet")?;
-    let (cells, classes) = (floats(&hot, "grid_id")?, strs(&hot, "class")?);
+    let (cells, classes) = (float_values(&hot, "grid_id")?, text_values(&hot, "class")?);
     let mut by_class: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
     for (g, c) in cells.iter().zip(&classes) {
         if g.is_finite() {
@@ -181,8 +156,8 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
         ));
     }
     let metrics = read(dir, "metrics.parquet")?;
-    let (models, msle) = (strs(&metrics, "model")?, floats(&metrics, "msle")?);
-    let horizon = floats(&metrics, "horizon")?;
+    let (models, msle) = (text_values(&metrics, "model")?, float_values(&metrics, "msle")?);
+    let horizon = float_values(&metrics, "horizon")?;
     let overall = |m: &str| {
         (0..models.len())
             .find(|i| models[*i] == m && horizon[*i].is_nan())
@@ -263,17 +238,17 @@ pub fn render(dir: &Path, meta: &ReportMeta, provenance: &Provenance) -> Result<
 
     // alerts
     let alerts = read(dir, "alerts.parquet")?;
-    let (ids, levels) = (strs(&alerts, "region_id")?, strs(&alerts, "level")?);
-    let (reasons, drivers) = (strs(&alerts, "reasons")?, strs(&alerts, "drivers")?);
+    let (ids, levels) = (text_values(&alerts, "region_id")?, text_values(&alerts, "level")?);
+    let (reasons, drivers) = (text_values(&alerts, "reasons")?, text_values(&alerts, "drivers")?);
     let (p_any, p_major, horizon) = (
-        floats(&alerts, "p_any")?,
-        floats(&alerts, "p_major")?,
-        floats(&alerts, "horizon")?,
+        float_values(&alerts, "p_any")?,
+        float_values(&alerts, "p_major")?,
+        float_values(&alerts, "horizon")?,
     );
     let regions = read(dir, "regions.parquet")?;
-    let names: BTreeMap<String, String> = strs(&regions, "region_id")?
+    let names: BTreeMap<String, String> = text_values(&regions, "region_id")?
         .into_iter()
-        .zip(strs(&regions, "region_name")?)
+        .zip(text_values(&regions, "region_name")?)
         .collect();
     let _ = write!(
         h,

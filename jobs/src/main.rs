@@ -214,6 +214,23 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Creates the folder of `out` and refuses an `out` inside the run folder `run`, which stays as
+/// the run left it.
+fn out_of_run(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    let run_dir = std::fs::canonicalize(run).with_context(|| format!("resolving {}", run.display()))?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        if std::fs::canonicalize(parent).is_ok_and(|p| p.starts_with(&run_dir)) {
+            anyhow::bail!(
+                "--out {} is inside the run folder; write it elsewhere",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `vigil report RUN`.
 fn report(run: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
     use anyhow::Context;
@@ -236,16 +253,7 @@ fn report(run: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
     let provenance = vigil_engine::report::provenance_from_manifest(run)?;
     let html = vigil_engine::report::render(run, &meta, &provenance)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{}-report.html", meta.run_id)));
-    let run_dir = std::fs::canonicalize(run).with_context(|| format!("resolving {}", run.display()))?;
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        if std::fs::canonicalize(parent).is_ok_and(|p| p.starts_with(&run_dir)) {
-            anyhow::bail!(
-                "--out {} is inside the run folder; write it elsewhere",
-                out.display()
-            );
-        }
-    }
+    out_of_run(run, &out)?;
     std::fs::write(&out, &html).with_context(|| format!("writing {}", out.display()))?;
     println!("{}", out.display());
     let own = run.join(vigil_engine::report::REPORT);
@@ -280,16 +288,7 @@ fn forecast(model: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
     }
     let (mut df, card) = vigil_engine::registry::reproduce(&run, &name)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-forecast.parquet")));
-    let run_dir = std::fs::canonicalize(&run).with_context(|| format!("resolving {}", run.display()))?;
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        if std::fs::canonicalize(parent).is_ok_and(|p| p.starts_with(&run_dir)) {
-            anyhow::bail!(
-                "--out {} is inside the run folder; write it elsewhere",
-                out.display()
-            );
-        }
-    }
+    out_of_run(&run, &out)?;
     vigil_engine::output::write_parquet(&out, &mut df, card.classification, &card.run_id)?;
     let got = vigil_engine::output::sha256_file(&out)?;
     let saved = vigil_engine::registry::model_dir(&run, &name).join("forecast.parquet");

@@ -27,6 +27,7 @@ use vigil_engine::ingest::{IngestOptions, combine, ingest};
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
+use vigil_engine::read::{float_values, read_parquet, text_values};
 use vigil_engine::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
 use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frames};
 use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, hierarchy_change, region_series};
@@ -827,12 +828,7 @@ fn alert_table(
     if let Some((prev_id, prev_dir)) = previous_run(job_dir, run_id, &spec.as_of.to_string())
         && let Some(last) = series.first().and_then(|s| s.ds.last().copied())
     {
-        let path = prev_dir.join("forecasts.parquet");
-        let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let df = {
-            use polars::prelude::SerReader;
-            polars::prelude::ParquetReader::new(file).finish()?
-        };
+        let df = read_parquet(&prev_dir.join("forecasts.parquet"))?;
         previous = previous_q95(&df, last, &prev_id)?;
         tracing::info!(
             "alerts: surges against run {prev_id} ({} regions forecast)",
@@ -1214,21 +1210,13 @@ fn seasonal_chart(
     seasonality: &DataFrame,
     class: Classification,
 ) -> Result<()> {
-    let ids = strs_of(seasonality, "region_id")?;
-    let status = strs_of(seasonality, "status")?;
+    let ids = text_values(seasonality, "region_id")?;
+    let status = text_values(seasonality, "status")?;
     let season = seasonality
         .column("season")?
         .cast(&polars::prelude::DataType::Float64)?;
     let season = season.f64()?.clone();
-    let get = |c: &str| -> Result<Vec<f64>> {
-        Ok(seasonality
-            .column(c)?
-            .cast(&polars::prelude::DataType::Float64)?
-            .f64()?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
+    let get = |c: &str| float_values(seasonality, c);
     let (index, lo, hi) = (get("index")?, get("index_lo")?, get("index_hi")?);
     let year = spec.frequency.periods_per_year();
     let ranked: Vec<(&RegionSeries, f64)> = most_violent(series, year)
@@ -1312,18 +1300,10 @@ fn trends_chart(
     trend: &DataFrame,
     class: Classification,
 ) -> Result<()> {
-    let ids = strs_of(trend, "region_id")?;
-    let tests = strs_of(trend, "test")?;
-    let directions = strs_of(trend, "direction")?;
-    let num = |c: &str| -> Result<Vec<f64>> {
-        Ok(trend
-            .column(c)?
-            .cast(&polars::prelude::DataType::Float64)?
-            .f64()?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
+    let ids = text_values(trend, "region_id")?;
+    let tests = text_values(trend, "test")?;
+    let directions = text_values(trend, "direction")?;
+    let num = |c: &str| float_values(trend, c);
     let (slope, intercept, n, p) = (num("slope")?, num("intercept")?, num("n")?, num("p")?);
     let year = spec.frequency.periods_per_year();
     let ranked = most_violent(series, year);
@@ -1437,8 +1417,8 @@ fn hotspot_maps(
 ) -> Result<usize> {
     // `country_names`: country code → name
     use std::collections::BTreeMap;
-    let ids = strs_of(hotspots, "region_id")?;
-    let classes = strs_of(hotspots, "class")?;
+    let ids = text_values(hotspots, "region_id")?;
+    let classes = text_values(hotspots, "class")?;
     let gids = hotspots
         .column("grid_id")?
         .cast(&polars::prelude::DataType::Int64)?;
@@ -1506,16 +1486,6 @@ fn most_violent(series: &[RegionSeries], periods: usize) -> Vec<(&RegionSeries, 
             .then_with(|| a.0.region_id.cmp(&b.0.region_id))
     });
     ranked
-}
-
-/// The text column `name` of `df`, nulls as empty strings.
-fn strs_of(df: &DataFrame, name: &str) -> Result<Vec<String>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect())
 }
 
 /// Periods shown by the heatmap, and its most regions.
