@@ -11,7 +11,11 @@
 use rayon::prelude::*;
 use std::time::Instant;
 use vigil_benches::{process_cpu_seconds, synthetic_series};
-use vigil_models::{AutoEts, DEFAULT_PROBS, Forecaster, MstlEts};
+use vigil_models::{AutoEts, Forecaster, MstlEts};
+
+/// The seven quantile levels (the 50/80/90% intervals) that the statsforecast script asks for,
+/// fixed here so the two tools do the same work whatever the job's default grid is.
+const PROBS: [f64; 7] = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95];
 
 struct Args {
     series: usize,
@@ -63,7 +67,7 @@ fn run(name: &str, model: &dyn Forecaster, data: &[Vec<f64>], a: &Args) {
         .map(|(s, cut)| {
             let ok = model
                 .fit(&data[*s][..*cut])
-                .and_then(|m| m.predict(6, &DEFAULT_PROBS))
+                .and_then(|m| m.predict(6, &PROBS))
                 .is_ok();
             usize::from(!ok)
         })

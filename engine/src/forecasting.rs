@@ -533,21 +533,23 @@ fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize, events: [f64;
         .collect()
 }
 
-/// Column name of a quantile: `q05` for 0.05, `q50` for the median, `q975` for 0.975.
+/// Column name of a quantile: the percentage with two integer digits and its decimals, without
+/// the point: `q05` for 0.05, `q50` for the median, `q025` for 0.025, `q975` for 0.975. Names
+/// sort as text in the order of their probabilities only within one number of decimals, so
+/// readers should take the order from the table's column order, not from the names.
 pub fn quantile_column(p: f64) -> String {
-    let pct = p * 100.0;
-    if (pct - pct.round()).abs() < 1e-9 {
-        format!("q{:02}", pct.round() as i64)
-    } else {
-        format!("q{}", format!("{pct}").replace('.', ""))
-    }
+    // Rounded to 1e-6 percent first, so that 0.025 × 100 = 2.5000000000000004 prints as 2.5.
+    let pct = (p * 1e8).round() / 1e6;
+    let text = format!("{pct}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    format!("q{int:0>2}{frac}")
 }
 
 fn date_column(name: &str, days: Vec<i32>) -> Result<Column, EngineError> {
     crate::period::date_column(name, days.into_iter().map(Some).collect())
 }
 
-/// The backtest in long format: `region_id, cutoff, ds, horizon, model, y, mean, q05 … q95,
+/// The backtest in long format: `region_id, cutoff, ds, horizon, model, y, mean, q025 … q975,
 /// fell_back`. `cutoff` is the last period of the training data; `ds` the forecast period.
 pub fn backtest_frame(series: &[RegionSeries], bt: &Backtest) -> Result<DataFrame, EngineError> {
     let ctx = "building the backtest table";
@@ -619,11 +621,11 @@ fn horizon_col(values: impl Iterator<Item = Option<usize>>) -> Column {
 }
 
 /// Scores per model and horizon (`horizon` null = all horizons): `model, horizon, n, mae, mse,
-/// rmse, msle, mase, mase_excluded, crps, coverage_50, coverage_80, coverage_90, brier_any,
+/// rmse, msle, mase, mase_excluded, crps, coverage_50, coverage_80, coverage_90, coverage_95, brier_any,
 /// brier_25, ap_any, ap_25`.
 pub fn metrics_frame(summary: &[ModelScores]) -> Result<DataFrame, EngineError> {
     type Get = fn(&vigil_models::metrics::Scores) -> f64;
-    let metrics: [(&str, Get); 13] = [
+    let metrics: [(&str, Get); 14] = [
         ("mae", |s| s.mae),
         ("mse", |s| s.mse),
         ("rmse", |s| s.rmse),
@@ -633,6 +635,7 @@ pub fn metrics_frame(summary: &[ModelScores]) -> Result<DataFrame, EngineError> 
         ("coverage_50", |s| s.coverage_50),
         ("coverage_80", |s| s.coverage_80),
         ("coverage_90", |s| s.coverage_90),
+        ("coverage_95", |s| s.coverage_95),
         ("brier_any", |s| s.brier_any),
         ("brier_25", |s| s.brier_major),
         ("ap_any", |s| s.ap_any),
@@ -688,7 +691,7 @@ pub fn choices_frame(choices: &[Choice]) -> Result<DataFrame, EngineError> {
     .map_err(EngineError::polars("building the model choice table"))
 }
 
-/// Forecasts of every model: `region_id, cutoff, ds, horizon, model, chosen, mean, q05 … q95,
+/// Forecasts of every model: `region_id, cutoff, ds, horizon, model, chosen, mean, q025 … q975,
 /// quantiles_from, fitted, fell_back` sorted by region, model and horizon. `chosen` marks the
 /// region's model; `fell_back` holds the reason when the naive fallback stands in.
 pub fn forecasts_frame(
@@ -758,6 +761,11 @@ mod tests {
         assert_eq!(quantile_column(0.05), "q05");
         assert_eq!(quantile_column(0.5), "q50");
         assert_eq!(quantile_column(0.975), "q975");
+        assert_eq!(quantile_column(0.025), "q025", "not q25, the lower quartile");
+        assert_eq!(quantile_column(0.25), "q25");
+        assert_eq!(quantile_column(0.001), "q001");
+        assert_eq!(quantile_column(0.0125), "q0125");
+        assert_eq!(quantile_column(1.0), "q100");
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub struct ModelCard {
 }
 
 /// The forecast table of a global model: `region_id, cutoff, ds, horizon, model, mean,
-/// q05 … q95, p_ge_<t1>, p_ge_<t2>` in region and horizon order.
+/// q025 … q975, p_ge_<t1>, p_ge_<t2>` in region and horizon order.
 pub fn model_forecast_frame(
     series: &[RegionSeries],
     forecast: &GlobalForecast,

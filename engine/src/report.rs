@@ -178,6 +178,45 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
     Ok(out)
 }
 
+/// How to read the fan charts, with how often the published model's bands held the outcome on
+/// the backtest (so a reader knows whether "95%" means 95%).
+fn fan_chart_note(dir: &Path) -> Result<String, EngineError> {
+    let metrics = read(dir, "metrics.parquet")?;
+    let models = text_values(&metrics, "model")?;
+    let horizon = float_values(&metrics, "horizon")?;
+    // Runs made before the 95% band have no coverage_95: their report says nothing about it.
+    let c95 = match metrics.column("coverage_95") {
+        Ok(_) => float_values(&metrics, "coverage_95")?,
+        Err(_) => vec![f64::NAN; models.len()],
+    };
+    let c80 = float_values(&metrics, "coverage_80")?;
+    let mut note = String::from(
+        "Fan charts (NN-<region>) show the regions with alerts first, then the largest \
+         forecasts: the line after the last observed month is the published model's median, the \
+         shaded bands its 50, 80, 90 and 95% intervals; naive (the last month carried forward) \
+         is drawn for reference.",
+    );
+    let published = ["ensemble", "selected"]
+        .into_iter()
+        .find_map(|m| (0..models.len()).find(|i| models[*i] == m && horizon[*i].is_nan()));
+    if let Some(i) = published.filter(|i| c95[*i].is_finite()) {
+        let _ = write!(
+            note,
+            " On the backtest the {} model's 80% band held {:.0}% of the outcomes and its 95% band \
+             {:.0}%{}",
+            models[i],
+            100.0 * c80[i],
+            100.0 * c95[i],
+            if c95[i] < 0.9 {
+                ": the outer bands are narrower than their names say."
+            } else {
+                "."
+            }
+        );
+    }
+    Ok(note)
+}
+
 const STYLE: &str = "
 body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:0;color:#1a1a1a;line-height:1.45}
 main{max-width:1040px;margin:0 auto;padding:0 24px 48px}
@@ -278,6 +317,7 @@ pub fn render(dir: &Path, meta: &ReportMeta, provenance: &Provenance) -> Result<
 
     // charts, in file-name order
     w(&mut h, "<h2>Charts</h2>");
+    let _ = write!(h, "<p>{}</p>", escape(&fan_chart_note(dir)?));
     let mut svgs: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("charts"))
         .map(|d| {
             d.filter_map(|e| e.ok())

@@ -207,23 +207,25 @@ fn pooled(spec: &ValidSpec) -> PooledOptions {
 /// Logs the overall backtest scores, one line per model.
 fn log_scores(summary: &[ModelScores]) {
     tracing::info!(
-        "backtest, all horizons: {:<15} {:>7} {:>9} {:>9} {:>6} {:>6}",
+        "backtest, all horizons: {:<15} {:>7} {:>9} {:>9} {:>6} {:>6} {:>6}",
         "model",
         "msle",
         "mae",
         "crps",
         "cov80",
-        "cov90"
+        "cov90",
+        "cov95"
     );
     for s in summary.iter().filter(|s| s.horizon.is_none()) {
         tracing::info!(
-            "backtest, all horizons: {:<15} {:>7.3} {:>9.2} {:>9.2} {:>6.3} {:>6.3}",
+            "backtest, all horizons: {:<15} {:>7.3} {:>9.2} {:>9.2} {:>6.3} {:>6.3} {:>6.3}",
             s.model,
             s.scores.msle,
             s.scores.mae,
             s.scores.crps,
             s.scores.coverage_80,
-            s.scores.coverage_90
+            s.scores.coverage_90,
+            s.scores.coverage_95
         );
     }
 }
@@ -461,7 +463,16 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     summarise_fallbacks(&fallbacks, &mut warnings);
 
     let t = Instant::now();
-    let charted = charts(spec, &mut writer, &panel, &series, &forecasts, &chosen, class)?;
+    let charted = charts(
+        spec,
+        &mut writer,
+        &panel,
+        &series,
+        &forecasts,
+        &chosen,
+        &alerts,
+        class,
+    )?;
     reliability_chart(spec, &mut writer, &reliability_rows, fc_thresholds[0], class)?;
     skill_chart(spec, &mut writer, &fc_skill, class)?;
     heatmap_chart(spec, &mut writer, &panel, &series, class)?;
@@ -684,7 +695,77 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').chars().take(60).collect()
 }
 
-/// Charts for the top regions by the target's total over the last year of periods.
+/// The model whose forecast a region publishes: the ensemble when the job runs it, else the
+/// region's chosen model, else naive.
+fn published_for<'a>(
+    spec: &ValidSpec,
+    chosen: &'a std::collections::HashMap<String, String>,
+    region: &str,
+) -> &'a str {
+    if spec.models.iter().any(|m| m == "ensemble") {
+        "ensemble"
+    } else {
+        chosen.get(region).map_or("naive", String::as_str)
+    }
+}
+
+/// Rank of an alert level in the chart order: high first, regions without an alert last.
+fn alert_rank(level: Option<&str>) -> u8 {
+    match level {
+        Some("high") => 0,
+        Some("elevated") => 1,
+        Some("watch") => 2,
+        _ => 3,
+    }
+}
+
+/// The regions the fan charts show, most urgent first: by the highest alert level the region
+/// has at any horizon, then by the published model's forecast total over the horizon, then by
+/// id. Regions with neither an alert nor a forecast above zero are left out.
+fn chart_regions<'a>(
+    spec: &ValidSpec,
+    series: &'a [RegionSeries],
+    fc: &[Point],
+    chosen: &std::collections::HashMap<String, String>,
+    alerts: &DataFrame,
+) -> Result<Vec<&'a RegionSeries>> {
+    let mut level: std::collections::HashMap<String, u8> = std::collections::HashMap::new();
+    let ids = alerts.column("region_id")?.str()?;
+    let levels = alerts.column("level")?.str()?;
+    for (id, l) in ids.iter().zip(levels.iter()) {
+        if let Some(id) = id {
+            let r = alert_rank(l);
+            let best = level.entry(id.to_string()).or_insert(r);
+            *best = (*best).min(r);
+        }
+    }
+    let mut total: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for p in fc {
+        if p.1 == published_for(spec, chosen, &p.0) && p.3[0].is_finite() {
+            *total.entry(p.0.as_str()).or_default() += p.3[0];
+        }
+    }
+    let mut ranked: Vec<(&RegionSeries, u8, f64)> = series
+        .iter()
+        .map(|s| {
+            (
+                s,
+                level.get(&s.region_id).copied().unwrap_or(alert_rank(None)),
+                total.get(s.region_id.as_str()).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, l, t)| *l < alert_rank(None) || *t > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.1.cmp(&b.1)
+            .then_with(|| b.2.total_cmp(&a.2))
+            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
+    });
+    Ok(ranked.into_iter().map(|(s, _, _)| s).collect())
+}
+
+/// Fan charts for the top regions by alert, then by forecast (see [`chart_regions`]).
+#[allow(clippy::too_many_arguments)]
 fn charts(
     spec: &ValidSpec,
     writer: &mut RunWriter,
@@ -692,19 +773,20 @@ fn charts(
     series: &[RegionSeries],
     forecasts: &DataFrame,
     chosen: &std::collections::HashMap<String, String>,
+    alerts: &DataFrame,
     class: Classification,
 ) -> Result<usize> {
     if spec.top_regions == 0 {
         return Ok(0);
     }
     let year = spec.frequency.periods_per_year();
-    let ranked = most_violent(series, year);
     let names = region_lookup(&panel.regions, "region_name")?;
     let dir = writer.dir().join("charts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let fc = forecast_points(forecasts)?;
+    let ranked = chart_regions(spec, series, &fc, chosen, alerts)?;
     let mut n = 0;
-    for (rank, (s, _)) in ranked.into_iter().take(spec.top_regions).enumerate() {
+    for (rank, s) in ranked.into_iter().take(spec.top_regions).enumerate() {
         let keep = (year * 5).min(s.y.len());
         let history: Vec<_> = s.ds[s.ds.len() - keep..]
             .iter()
@@ -712,25 +794,23 @@ fn charts(
             .zip(s.y[s.y.len() - keep..].iter().copied())
             .collect();
         let mut lines_data: Vec<(String, Vec<(chrono::NaiveDate, f64)>)> = Vec::new();
-        // The region's published model (the ensemble, else its chosen model) as a fan chart,
-        // and naive for reference.
-        let pick = if spec.models.iter().any(|m| m == "ensemble") {
-            "ensemble"
-        } else {
-            chosen.get(&s.region_id).map_or("naive", String::as_str)
-        };
-        let mut shown = vec![(pick, format!("{} (point forecast)", pick.replace('_', " ")))];
+        // The region's published model (the ensemble, else its chosen model) as a fan chart
+        // around its median, and naive for reference. The median, not the table's point
+        // forecast: that one minimises squared log error and sits below the median of a skewed
+        // distribution, sometimes below its 25% quantile, which would look wrong inside the fan.
+        let pick = published_for(spec, chosen, &s.region_id);
+        let mut shown = vec![(pick, "q50", format!("{} (median)", pick.replace('_', " ")))];
         if pick != "naive" {
-            shown.push(("naive", "naive".to_string()));
+            shown.push(("naive", "mean", "naive".to_string()));
         }
         let points = |m: &str, col: &str| -> Vec<(chrono::NaiveDate, f64)> {
             fc.iter()
                 .filter(|p| p.0 == s.region_id && p.1 == m)
-                .map(|p| (p.2, p.3[FAN_COLUMNS.iter().position(|c| *c == col).unwrap_or(0)]))
+                .filter_map(|p| Some((p.2, p.3[FAN_COLUMNS.iter().position(|c| *c == col)?])))
                 .collect()
         };
-        for (m, label) in shown {
-            let pts = points(m, "mean");
+        for (m, col, label) in shown {
+            let pts = points(m, col);
             if !pts.is_empty() {
                 lines_data.push((label, pts));
             }
@@ -740,6 +820,7 @@ fn charts(
             .map(|(l, p)| ForecastLine { label: l, points: p })
             .collect();
         let bands_data: Vec<(&str, Vec<_>, Vec<_>)> = [
+            ("95% interval", "q025", "q975"),
             ("90% interval", "q05", "q95"),
             ("80% interval", "q10", "q90"),
             ("50% interval", "q25", "q75"),
@@ -1675,10 +1756,12 @@ fn region_lookup(regions: &DataFrame, column: &str) -> Result<std::collections::
 }
 
 /// Columns of a forecast that a fan chart draws.
-const FAN_COLUMNS: [&str; 7] = ["mean", "q05", "q10", "q25", "q75", "q90", "q95"];
+const FAN_COLUMNS: [&str; 10] = [
+    "mean", "q025", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q975",
+];
 
 /// (region, model, period, values of [`FAN_COLUMNS`]).
-type Point = (String, String, chrono::NaiveDate, [f64; 7]);
+type Point = (String, String, chrono::NaiveDate, [f64; 10]);
 
 fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
     let ids = df.column("region_id")?.str()?.clone();
@@ -1694,7 +1777,7 @@ fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
         let (Some(r), Some(m), Some(d)) = (ids.get(i), models.get(i), ds.get(i)) else {
             continue;
         };
-        let mut v = [f64::NAN; 7];
+        let mut v = [f64::NAN; 10];
         for (slot, col) in v.iter_mut().zip(&values) {
             *slot = col.get(i).unwrap_or(f64::NAN);
         }

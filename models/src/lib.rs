@@ -38,7 +38,7 @@ pub use intermittent::{Croston, CrostonKind, Tsb};
 pub use runner::{RegionForecast, forecast_panel};
 
 /// The quantile probabilities every model reports unless asked for others.
-pub const DEFAULT_PROBS: [f64; 7] = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95];
+pub const DEFAULT_PROBS: [f64; 9] = [0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975];
 
 /// Why a model could not be fitted or asked.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -291,7 +291,11 @@ mod tests {
         assert!(q.iter().all(|v| *v >= 0.0));
         assert!(q.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(q[0], 0.0);
-        assert!((q[6] - (0.5 + 1.6448536269514722 * 2.0)).abs() < 1e-9);
+        let p95 = DEFAULT_PROBS
+            .iter()
+            .position(|p| *p == 0.95)
+            .expect("0.95 is on the default grid");
+        assert!((q[p95] - (0.5 + 1.6448536269514722 * 2.0)).abs() < 1e-9);
     }
 
     #[test]

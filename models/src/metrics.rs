@@ -131,7 +131,7 @@ pub fn average_precision(scores: &[f64], event: &[bool]) -> f64 {
 /// quantile grid. The predictive CDF F is linear between the grid points (qᵢ, pᵢ), rises
 /// linearly from 0 at zero to p₁ at q₁ (counts start at zero), and beyond the top quantile is
 /// taken halfway between p_K and 1. `P(Y ≥ t) = 1 − F(t − ½)` (continuity correction). A
-/// seven-level grid from 0.05 to 0.95 resolves probabilities to [0.025, 1].
+/// nine-level grid from 0.025 to 0.975 resolves probabilities to [0.0125, 1].
 pub fn exceedance(quantiles: &[f64], probs: &[f64], t: f64) -> f64 {
     let x = t - 0.5;
     let k = probs.len();
@@ -182,6 +182,8 @@ pub struct Scores {
     pub coverage_80: f64,
     /// Coverage of the 90% interval (0.05–0.95).
     pub coverage_90: f64,
+    /// Coverage of the 95% interval (0.025–0.975).
+    pub coverage_95: f64,
     /// Brier score for `y ≥ events[0]` (any fatality).
     pub brier_any: f64,
     /// Brier score for `y ≥ events[1]` (major violence).
@@ -243,6 +245,7 @@ pub fn score<'a>(rows: impl IntoIterator<Item = &'a BacktestRow>, probs: &[f64],
         coverage_50: cover(0.5),
         coverage_80: cover(0.8),
         coverage_90: cover(0.9),
+        coverage_95: cover(0.95),
         brier_any,
         brier_major,
         ap_any,
@@ -351,7 +354,7 @@ mod tests {
     fn crps_of_a_point_mass_is_the_absolute_error() {
         let probs = crate::DEFAULT_PROBS;
         for (y, m) in [(3.0, 7.5), (10.0, 2.0), (4.0, 4.0)] {
-            let q = [m; 7];
+            let q = vec![m; probs.len()];
             assert!((crps_quantiles(y, &q, &probs) - (y - m).abs()).abs() < 1e-12);
             assert!((crps_samples(y, &[m; 5]) - (y - m).abs()).abs() < 1e-12);
         }
@@ -359,7 +362,10 @@ mod tests {
 
     #[test]
     fn exceedance_reads_the_grid() {
-        let probs = crate::DEFAULT_PROBS;
+        // The default grid: a point mass at zero leaves half of the top tail, 1.25%.
+        let nine = crate::DEFAULT_PROBS;
+        assert!((exceedance(&[0.0; 9], &nine, 1.0) - 0.0125).abs() < 1e-12);
+        let probs = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95];
         assert!((exceedance(&[0.0; 7], &probs, 1.0) - 0.025).abs() < 1e-12);
         // F(0.5) between q=0 at 0.5 and q=1 at 0.75 → 0.625
         let q = [0.0, 0.0, 0.0, 0.0, 1.0, 3.0, 30.0];

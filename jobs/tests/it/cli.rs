@@ -157,9 +157,11 @@ fn check_backtest_outputs(run: &Path) {
         "model",
         "y",
         "mean",
+        "q025",
         "q05",
         "q50",
         "q95",
+        "q975",
     ] {
         assert!(
             names.iter().any(|n| n == c),
@@ -224,7 +226,7 @@ fn check_backtest_outputs(run: &Path) {
     assert!((0.7..=0.9).contains(&c), "selected 80% coverage {c}");
 
     let f = read_parquet(&run.join("forecasts.parquet"));
-    let qcols = ["q05", "q10", "q25", "q50", "q75", "q90", "q95"];
+    let qcols = ["q025", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q975"];
     let qs: Vec<Vec<f64>> = qcols.iter().map(|c| f64s(&f, c)).collect();
     for (i, q05) in qs[0].iter().enumerate() {
         assert!(*q05 >= 0.0, "row {i}: negative quantile");
