@@ -111,6 +111,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
 
     check_saved_models_reproduce(&run_a, tmp.path());
     check_report(&run_a, tmp.path());
+    crate::browser::check_report_in_browser(&run_a, "PUBLIC");
     check_chart_files(&run_a);
 
     // Running it again where it already ran is a no-op that says so.

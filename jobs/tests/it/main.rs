@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod cli;
 
 use std::path::{Path, PathBuf};
