@@ -1,6 +1,7 @@
 //! `vigil`: the command line of the vigil early-warning engine. It parses, validates and calls
 //! the library crates; all the work happens in `vigil-engine` and `vigil-models`.
 
+mod lock;
 mod runner;
 mod spec;
 
@@ -16,6 +17,8 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_GATE: u8 = 3;
 /// Exit code for any other failure.
 const EXIT_FAILURE: u8 = 1;
+/// Exit code when another run of the same job holds its lock (or a crashed one left it).
+const EXIT_LOCKED: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -32,7 +35,8 @@ const EXIT_FAILURE: u8 = 1;
   vigil forecast --model runs/monthly/latest/hurdle reproduce a saved model's forecast from its run
   vigil report runs/monthly/latest                  rebuild a finished run's report.html from its files
 
-Exit codes: 0 success (or nothing to do), 1 failure, 2 invalid spec or usage, 3 data-quality gate failed."
+Exit codes: 0 success (or nothing to do), 1 failure, 2 invalid spec or usage, 3 data-quality gate failed,
+4 the job is locked by another run (or a crashed run left its lock: the message says which and what to do)."
 )]
 struct Cli {
     /// Only print warnings and errors.
@@ -50,6 +54,12 @@ struct Common {
     /// panel. Overrides `job.as_of`; recorded in the manifest.
     #[arg(long, value_name = "DATE")]
     as_of: Option<String>,
+    /// Change one setting of the spec for this run, as `section.key=value` with the value in
+    /// TOML (`--set forecast.horizon=3`, `--set 'forecast.models=["naive","tsb"]'`,
+    /// `--set inputs.0.classification=confidential`). Repeatable; checked like the file;
+    /// recorded in the manifest and part of the run id.
+    #[arg(long, value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +156,12 @@ fn main() -> ExitCode {
                 eprintln!("error: {g}");
                 return ExitCode::from(EXIT_GATE);
             }
+            if let Some(l) = e.downcast_ref::<lock::LockError>()
+                && !matches!(l, lock::LockError::Io { .. })
+            {
+                eprintln!("error: {l}");
+                return ExitCode::from(EXIT_LOCKED);
+            }
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_FAILURE)
         }
@@ -166,6 +182,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 out,
                 origins,
                 step,
+                sets: common.set,
             };
             let spec = spec::load(&common.spec, &overrides)?;
             match runner::run(&spec, &overrides, force)? {
@@ -318,6 +335,7 @@ fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
         out: None,
         origins: None,
         step: None,
+        sets: common.set,
     };
     let spec = spec::load(&common.spec, &overrides)?;
     let ing = runner::ingest_all(&spec)?;

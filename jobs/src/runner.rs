@@ -240,6 +240,12 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     if existing.join("manifest.json").is_file() && !force {
         return Ok(Outcome::AlreadyDone { folder: existing });
     }
+    // One run of the job at a time; released when this function returns (or unwinds).
+    let _lock = crate::lock::acquire(&job_dir, &id)?;
+    // An identical run may have finished while we waited for nothing: check again under the lock.
+    if existing.join("manifest.json").is_file() && !force {
+        return Ok(Outcome::AlreadyDone { folder: existing });
+    }
     let mut writer = RunWriter::create(&job_dir, &id)?;
     tracing::info!("run {id}: writing into {}", writer.dir().display());
     let mut timings = Vec::new();

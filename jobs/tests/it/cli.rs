@@ -15,7 +15,9 @@ fn run_monthly(out: &Path, extra: &[&str]) -> std::process::Output {
 #[test]
 fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = run_monthly(&tmp.path().join("a"), &[]);
+    // `--set` with the spec's own value: it changes no result but is recorded and keys the run.
+    let set = ["--set", "alerts.drivers=3"];
+    let a = run_monthly(&tmp.path().join("a"), &set);
     assert!(a.status.success(), "{}", stderr(&a));
     let run_a = printed_folder(&a);
     let listed = files(&run_a);
@@ -66,6 +68,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_a.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["overrides"], serde_json::json!(["set alerts.drivers=3"]));
     assert_eq!(manifest["classification"], "public");
     assert_eq!(manifest["inputs"][0]["rows"], 21_575);
     let outputs = manifest["outputs"].as_array().unwrap();
@@ -86,38 +89,107 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     let latest = std::fs::read_link(tmp.path().join("a/monthly/latest")).unwrap();
     assert_eq!(Some(latest.as_os_str()), run_a.file_name());
 
-    // Same spec, same inputs, another folder: byte-identical tables.
-    let b = run_monthly(&tmp.path().join("b"), &[]);
-    assert!(b.status.success(), "{}", stderr(&b));
-    let run_b = printed_folder(&b);
-    assert_eq!(
-        run_a.file_name(),
-        run_b.file_name(),
-        "the run id depends only on spec, inputs and as-of"
-    );
-    let mut compared = 0;
-    for f in listed.iter().filter(|p| {
-        p.extension()
-            .is_some_and(|e| e == "parquet" || e == "svg" || e == "png")
-    }) {
-        assert_eq!(
-            std::fs::read(run_a.join(f)).unwrap(),
-            std::fs::read(run_b.join(f)).unwrap(),
-            "{f:?} differs"
-        );
-        compared += 1;
-    }
-    assert!(compared >= 28);
-
     check_saved_models_reproduce(&run_a, tmp.path());
     check_report(&run_a, tmp.path());
     crate::browser::check_report_in_browser(&run_a, "PUBLIC");
     check_chart_files(&run_a);
 
-    // Running it again where it already ran is a no-op that says so.
-    let again = run_monthly(&tmp.path().join("a"), &[]);
+    // Running it again where it already ran is a no-op that says so, and leaves the run alone.
+    let manifest_bytes = std::fs::read(run_a.join("manifest.json")).unwrap();
+    let again = run_monthly(&tmp.path().join("a"), &set);
     assert!(again.status.success());
     assert!(stderr(&again).contains("nothing to do"), "{}", stderr(&again));
+    assert_eq!(printed_folder(&again), run_a);
+    assert_eq!(
+        std::fs::read(run_a.join("manifest.json")).unwrap(),
+        manifest_bytes
+    );
+
+    // --force redoes it in place: the same run id and byte-identical tables, charts, saved
+    // models and report (only the manifest's creation time and timings differ).
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = listed
+        .iter()
+        .filter(|p| p.as_path() != Path::new("manifest.json"))
+        .map(|p| (p.clone(), std::fs::read(run_a.join(p)).unwrap()))
+        .collect();
+    let forced = run_monthly(&tmp.path().join("a"), &["--force", set[0], set[1]]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(
+        printed_folder(&forced),
+        run_a,
+        "the run id depends only on spec, inputs and as-of"
+    );
+    assert_eq!(files(&run_a), listed, "the same files");
+    for (f, bytes) in &before {
+        assert!(
+            std::fs::read(run_a.join(f)).unwrap() == *bytes,
+            "{f:?} differs after --force"
+        );
+    }
+    assert!(before.len() >= 50, "{}", before.len());
+}
+
+/// Two runs of one job at once: the second is refused and told who holds the lock; a run that
+/// was killed leaves a lock that the next run reports as stale instead of taking over.
+#[test]
+fn a_second_run_of_the_same_job_is_refused_while_the_first_holds_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let args = [
+        "run",
+        "jobs/specs/monthly.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--origins",
+        "2",
+    ];
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(repo())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = out.join("monthly/.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !lock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = vigil(&args, &[]);
+    assert_eq!(second.status.code(), Some(4), "{}", stderr(&second));
+    let msg = stderr(&second);
+    let holder: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    let run_id = holder["run_id"].as_str().unwrap();
+    assert_eq!(holder["pid"], first.id());
+    for part in [
+        format!("locked by run {run_id}"),
+        format!("pid {}", first.id()),
+        format!("host {}", holder["host"].as_str().unwrap()),
+        format!("since {}", holder["since"].as_str().unwrap()),
+    ] {
+        assert!(msg.contains(&part), "{part:?} not in: {msg}");
+    }
+
+    // Kill the first run: its lock stays, and the next run reports it as stale.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(lock.exists());
+    let third = vigil(&args, &[]);
+    assert_eq!(third.status.code(), Some(4), "{}", stderr(&third));
+    let msg = stderr(&third);
+    assert!(
+        msg.contains("stale lock") && msg.contains(run_id) && msg.contains("delete"),
+        "{msg}"
+    );
+    assert!(lock.exists(), "a stale lock is reported, not taken over");
+    assert!(
+        !out.join("monthly").join(run_id).exists(),
+        "the killed run left no complete-looking folder"
+    );
 }
 
 fn read_parquet(path: &Path) -> DataFrame {
@@ -560,6 +632,25 @@ fn backtest_overrides_on_the_command_line_are_checked_and_named() {
     let err = stderr(&o);
     assert!(err.contains("--origins: 0 must be between 1 and 240"), "{err}");
     assert!(err.contains("--step: 500 must be between 1 and 120"), "{err}");
+
+    // --set is checked like the file itself, every problem at once.
+    let o = run_monthly(
+        tmp.path(),
+        &["--set", "forecast.horizon=0", "--set", "forecast.horizn=3"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    for want in [
+        "forecast.horizn: unknown field",
+        "forecast.horizon: 0 must be between 1 and 120",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    let o = run_monthly(tmp.path(), &["--set", "inputs.3.path=x", "--set", "nokey"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("inputs.3 must be an index below 1"), "{err}");
+    assert!(err.contains("--set nokey: expected key=value"), "{err}");
 }
 
 #[test]
