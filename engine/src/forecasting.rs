@@ -209,38 +209,207 @@ pub fn run_forecasts(
     settings: &BacktestSettings,
     pooled: &PooledOptions,
 ) -> Result<ForecastStage, EngineError> {
-    let thresholds = pooled.settings.events;
-    let ys: Vec<&[f64]> = series.iter().map(|s| s.y.as_slice()).collect();
-    let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
-    let fallback = Naive;
-    let members_of =
-        |bt: &Backtest| -> Vec<usize> { (0..bt.models.len()).filter(|m| bt.models[*m] != "zero").collect() };
+    let all: Vec<usize> = (0..series.len()).collect();
+    let local = local_part(series, &all, models, settings, pooled)?;
+    finish_forecasts(series, models, settings, pooled, local)
+}
+
+/// The per-region share of the forecasting stage: every local model's backtest and final
+/// forecast for some of the regions. It needs nothing from other regions, so a job can split
+/// its regions over shards (processes or cluster tasks) and merge the parts
+/// ([`merge_local_parts`]) into exactly what one process computes; the pooled models, which
+/// learn from all regions at once, are fitted after the merge ([`finish_forecasts`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LocalPart {
+    /// Positions of this part's regions in the job's region list, ascending.
+    pub regions: Vec<usize>,
+    /// Their ids, to check a merge against the panel it is merged into.
+    pub region_ids: Vec<String>,
+    /// The local models' backtest; `series` in each row is the region's position in the job.
+    pub backtest: Backtest,
+    /// `forecasts[m]`: local model `m`'s final forecast of each of this part's regions.
+    pub forecasts: Vec<Vec<RegionForecast>>,
+}
+
+/// Backtest settings of a run: the scored origins plus the ensemble's warm-up origins when
+/// the job runs the ensemble and the series are long enough.
+fn run_settings(settings: &BacktestSettings, pooled: &PooledOptions, n: usize) -> BacktestSettings {
     // The ensemble learns its weights from backtest rows resolved before each origin; warm-up
     // origins before the scored ones give it that history from the first scored origin on.
     // They are dropped before anything is scored, so every model is scored on the same origins.
-    let n = series.first().map_or(0, |s| s.y.len());
     let warm = BacktestSettings {
         origins: settings.origins + pooled.warmup,
         ..settings.clone()
     };
-    let run_settings = if pooled.ensemble && pooled.warmup > 0 && warm.cutoffs(n).is_ok() {
-        &warm
+    if pooled.ensemble && pooled.warmup > 0 && warm.cutoffs(n).is_ok() {
+        warm
     } else {
-        settings
-    };
+        settings.clone()
+    }
+}
+
+/// Backtests and forecasts the local `models` on the regions at positions `regions` of
+/// `series` (see [`LocalPart`]).
+pub fn local_part(
+    series: &[RegionSeries],
+    regions: &[usize],
+    models: &[Box<dyn Forecaster>],
+    settings: &BacktestSettings,
+    pooled: &PooledOptions,
+) -> Result<LocalPart, EngineError> {
+    let n = series.first().map_or(0, |s| s.y.len());
+    let run_settings = run_settings(settings, pooled, n);
+    let ys: Vec<&[f64]> = regions.iter().map(|r| series[*r].y.as_slice()).collect();
+    let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
+    let fallback = Naive;
     let clock = std::time::Instant::now();
     let mut bt =
-        vigil_models::backtest(&ys, &refs, &fallback, run_settings).map_err(|e| EngineError::Model {
+        vigil_models::backtest(&ys, &refs, &fallback, &run_settings).map_err(|e| EngineError::Model {
             context: "backtest".into(),
             source: e,
         })?;
+    for row in &mut bt.rows {
+        row.series = regions[row.series];
+    }
+    for f in &mut bt.fallbacks {
+        f.series = regions[f.series];
+    }
     tracing::info!(
-        "backtest: {} local models × {} origins ({} of them warm-up) in {:.1} s",
+        "backtest: {} local models × {} origins ({} of them warm-up) × {} regions in {:.1} s",
         models.len(),
         run_settings.origins,
         run_settings.origins - settings.origins,
+        regions.len(),
         clock.elapsed().as_secs_f64()
     );
+    let mut forecasts = Vec::with_capacity(models.len());
+    for m in models {
+        let mut got =
+            forecast_panel(&ys, m.as_ref(), &fallback, settings.horizon, &settings.probs).map_err(|e| {
+                EngineError::Model {
+                    context: format!("forecasting with {} (and its fallback naive)", m.name()),
+                    source: e,
+                }
+            })?;
+        for r in &mut got {
+            r.index = regions[r.index];
+        }
+        forecasts.push(got);
+    }
+    Ok(LocalPart {
+        regions: regions.to_vec(),
+        region_ids: regions.iter().map(|r| series[*r].region_id.clone()).collect(),
+        backtest: bt,
+        forecasts,
+    })
+}
+
+/// Merges the parts of one job, computed by shards, into the part one process would have
+/// computed: rows and forecasts in region order, every region exactly once. Refuses parts
+/// that overlap, leave a region out, disagree on the models, or name other regions than
+/// `series`.
+pub fn merge_local_parts(
+    series: &[RegionSeries],
+    mut parts: Vec<LocalPart>,
+) -> Result<LocalPart, EngineError> {
+    let invalid = |message: String| EngineError::Invalid {
+        context: "merging shard parts".into(),
+        message,
+    };
+    parts.sort_by_key(|p| p.regions.first().copied());
+    let Some(first) = parts.first() else {
+        return Err(invalid("no parts to merge".into()));
+    };
+    let (models, probs) = (first.backtest.models.clone(), first.backtest.probs.clone());
+    let mut owner: Vec<Option<usize>> = vec![None; series.len()];
+    for (k, p) in parts.iter().enumerate() {
+        if p.backtest.models != models || p.backtest.probs != probs || p.forecasts.len() != models.len() {
+            return Err(invalid(format!(
+                "part {k} has models {:?}, the first part {:?}: were the shards run with the same spec?",
+                p.backtest.models, models
+            )));
+        }
+        for (r, id) in p.regions.iter().zip(&p.region_ids) {
+            let Some(s) = series.get(*r).filter(|s| s.region_id == *id) else {
+                return Err(invalid(format!(
+                    "a part has region {id} at position {r}, which the panel does not: \
+                     were the shards run on the same data and as-of date?"
+                )));
+            };
+            if let Some(other) = owner[*r].replace(k) {
+                return Err(invalid(format!(
+                    "region {} is in two parts ({other} and {k}): were two shard counts mixed?",
+                    s.region_id
+                )));
+            }
+        }
+    }
+    let missing: Vec<&str> = owner
+        .iter()
+        .zip(series)
+        .filter(|(o, _)| o.is_none())
+        .map(|(_, s)| s.region_id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!(
+            "{} region(s) are in no part (first: {}): is a shard's part missing?",
+            missing.len(),
+            missing[0]
+        )));
+    }
+    let mut merged = LocalPart {
+        regions: (0..series.len()).collect(),
+        region_ids: series.iter().map(|s| s.region_id.clone()).collect(),
+        backtest: Backtest {
+            models,
+            probs,
+            rows: Vec::new(),
+            fallbacks: Vec::new(),
+        },
+        forecasts: vec![Vec::with_capacity(series.len()); first.forecasts.len()],
+    };
+    for p in parts {
+        merged.backtest.rows.extend(p.backtest.rows);
+        merged.backtest.fallbacks.extend(p.backtest.fallbacks);
+        for (all, got) in merged.forecasts.iter_mut().zip(p.forecasts) {
+            all.extend(got);
+        }
+    }
+    // Stable sorts: within a region, rows keep the order the backtest made them in.
+    merged.backtest.rows.sort_by_key(|r| r.series);
+    merged.backtest.fallbacks.sort_by_key(|f| f.series);
+    for f in &mut merged.forecasts {
+        f.sort_by_key(|r| r.index);
+    }
+    Ok(merged)
+}
+
+/// Everything after the local models: the global models' backtest and forecasts (fitted on
+/// all regions), the ensemble, scores, choices and the final forecasts of every model.
+pub fn finish_forecasts(
+    series: &[RegionSeries],
+    models: &[Box<dyn Forecaster>],
+    settings: &BacktestSettings,
+    pooled: &PooledOptions,
+    local: LocalPart,
+) -> Result<ForecastStage, EngineError> {
+    let thresholds = pooled.settings.events;
+    let fallback = Naive;
+    let members_of =
+        |bt: &Backtest| -> Vec<usize> { (0..bt.models.len()).filter(|m| bt.models[*m] != "zero").collect() };
+    let n = series.first().map_or(0, |s| s.y.len());
+    let run_settings = &run_settings(settings, pooled, n);
+    if local.regions.len() != series.len() {
+        return Err(EngineError::Invalid {
+            context: "forecasting".into(),
+            message: format!(
+                "the local models cover {} of {} regions: merge every shard first",
+                local.regions.len(),
+                series.len()
+            ),
+        });
+    }
+    let mut bt = local.backtest;
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
     if let Some(cache) = &cache {
@@ -328,14 +497,7 @@ pub fn run_forecasts(
             })
             .collect()
     };
-    for m in models {
-        let got =
-            forecast_panel(&ys, m.as_ref(), &fallback, settings.horizon, &settings.probs).map_err(|e| {
-                EngineError::Model {
-                    context: format!("forecasting with {} (and its fallback naive)", m.name()),
-                    source: e,
-                }
-            })?;
+    for (m, got) in models.iter().zip(local.forecasts) {
         for r in &got {
             if let Some(reason) = &r.fell_back {
                 fallbacks.push(Fallback {
@@ -753,8 +915,80 @@ pub fn forecasts_frame(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_parts_merge_into_exactly_the_single_process_part_and_gaps_are_refused() {
+        use crate::series::monthly_series;
+        use crate::shard::Shard;
+        let series: Vec<RegionSeries> = (0..9)
+            .map(|r| {
+                let y = (0..60)
+                    .map(|t| f64::from(((t * (r + 3) + r * 7) % 11) as u32) * f64::from(r as u32 % 3))
+                    .collect();
+                monthly_series(&format!("r{r}"), y)
+            })
+            .collect();
+        let models: Vec<Box<dyn Forecaster>> = ["naive", "window_mean", "tsb", "auto_ets"]
+            .iter()
+            .map(|m| {
+                let ms = ModelSettings {
+                    season: 12,
+                    horizon: 3,
+                    conformal_windows: 6,
+                    window: 12,
+                    tsb_alphas: (0.1, 0.1),
+                };
+                build_model(m, &ms).unwrap()
+            })
+            .collect();
+        let settings = BacktestSettings {
+            origins: 4,
+            step: 1,
+            horizon: 3,
+            probs: vigil_models::DEFAULT_PROBS.to_vec(),
+            season: 12,
+        };
+        // With the ensemble's warm-up origins, as the monthly job runs.
+        let pooled = PooledOptions {
+            ensemble: true,
+            warmup: 2,
+            ..PooledOptions::local_only()
+        };
+        let all: Vec<usize> = (0..series.len()).collect();
+        let whole = local_part(&series, &all, &models, &settings, &pooled).unwrap();
+        let parts: Vec<LocalPart> = (0..4)
+            .rev()
+            .map(|i| {
+                let s = Shard { index: i, count: 4 };
+                local_part(&series, &s.regions(series.len()), &models, &settings, &pooled).unwrap()
+            })
+            .collect();
+        let merged = merge_local_parts(&series, parts.clone()).unwrap();
+        assert!(
+            merged == whole,
+            "merged parts differ from the single-process part"
+        );
+        // Bit for bit through the part file's encoding.
+        let bytes = rmp_serde::to_vec(&whole).unwrap();
+        let back: LocalPart = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(rmp_serde::to_vec(&back).unwrap(), bytes);
+
+        let missing = merge_local_parts(&series, parts[1..].to_vec())
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("in no part"), "{missing}");
+        let mut twice = parts.clone();
+        twice.push(parts[0].clone());
+        let err = merge_local_parts(&series, twice).unwrap_err().to_string();
+        assert!(err.contains("in two parts"), "{err}");
+        let mut other = series.clone();
+        other[4].region_id = "elsewhere".into();
+        let err = merge_local_parts(&other, parts).unwrap_err().to_string();
+        assert!(err.contains("which the panel does not"), "{err}");
+    }
 
     #[test]
     fn quantile_columns_are_stable_names() {

@@ -61,6 +61,7 @@ pub mod registry;
 pub mod report;
 pub mod seasonality;
 pub mod series;
+pub mod shard;
 pub mod trend;
 
 pub use classification::Classification;

@@ -114,6 +114,9 @@ pub struct Manifest {
     pub timings: Vec<Timing>,
     /// Things a reader should know (fallbacks, excluded rows, …).
     pub warnings: Vec<String>,
+    /// How many shards computed the local models (absent for a run done in one process).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shards: Option<usize>,
 }
 
 /// A run being written.

@@ -29,6 +29,9 @@ const EXIT_LOCKED: u8 = 4;
     after_help = "Examples:
   vigil run jobs/specs/monthly.toml                 run the monthly job on the shipped UCDP GED data
   vigil run jobs/specs/monthly.toml --as-of 2019-06 the same job as it would have run in June 2019
+  vigil run jobs/specs/monthly.toml --set forecast.horizon=3   one setting changed for this run
+  vigil run jobs/specs/monthly.toml --shard 2/4     one of four shards (e.g. a Slurm array task)
+  vigil merge jobs/specs/monthly.toml --shards 4    finish the sharded run: byte-identical to one process
   vigil validate jobs/specs/*.toml                  check specs and their schema mappings, all problems at once
   vigil ingest jobs/specs/monthly.toml --out out/   stage 1 only: incidents, quarantine, quality report
   vigil panel jobs/specs/monthly.toml --out out/    stages 1-2: also the zero-filled region × period panel
@@ -62,26 +65,77 @@ struct Common {
     set: Vec<String>,
 }
 
+/// Options of a run (also of its shards and their merge, which must get the same ones).
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Folder for run folders (default: `outputs.dir` of the spec, else ./runs).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Redo a run even if an identical one (same spec, inputs, as-of) already exists.
+    #[arg(long)]
+    force: bool,
+    /// Backtest forecast origins (default: `backtest.origins` of the spec, else 12). Every
+    /// model is refitted at each origin and scored on horizons 1..H.
+    #[arg(long, value_name = "N")]
+    origins: Option<usize>,
+    /// Periods between backtest origins (default: `backtest.step`, else 1).
+    #[arg(long, value_name = "PERIODS")]
+    step: Option<usize>,
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            as_of: self.common.as_of.clone(),
+            out: self.out.clone(),
+            origins: self.origins,
+            step: self.step,
+            sets: self.common.set.clone(),
+        }
+    }
+}
+
+/// Prints what a run did: the summary on stderr, the run folder on stdout.
+fn report_outcome(outcome: runner::Outcome) {
+    match outcome {
+        runner::Outcome::Complete { folder, seconds } => {
+            eprintln!("run complete in {seconds:.1} s");
+            println!("{}", folder.display());
+        }
+        runner::Outcome::AlreadyDone { folder } => {
+            eprintln!(
+                "nothing to do: an identical run (same spec, inputs and as-of) is already complete; use --force to redo it"
+            );
+            println!("{}", folder.display());
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a job: ingest, quality, panel, backtest, forecasts, rolling change, charts. Writes
     /// OUT/<job>/<run id>/ atomically and points OUT/<job>/latest at it.
     Run {
         #[command(flatten)]
-        common: Common,
-        /// Folder for run folders (default: `outputs.dir` of the spec, else ./runs).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Redo a run even if an identical one (same spec, inputs, as-of) already exists.
-        #[arg(long)]
-        force: bool,
-        /// Backtest forecast origins (default: `backtest.origins` of the spec, else 12). Every
-        /// model is refitted at each origin and scored on horizons 1..H.
+        run: RunArgs,
+        /// Compute only shard I of N (0 ≤ I < N): the local models' backtests and forecasts of
+        /// every Nth region (by position in the sorted region list, starting at I), written
+        /// atomically to OUT/<job>/<run id>.parts/. Run all N (e.g. as a Slurm job array), then
+        /// `vigil merge` with the same spec and options. A rerun shard replaces its part.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<vigil_engine::shard::Shard>,
+    },
+    /// Finish a sharded run: read the N shard parts, fit the pooled models (global models and
+    /// ensemble) once on all regions, and write the run folder exactly as one `vigil run` would
+    /// (byte-identical tables, charts and report). Give the spec and options the shards got.
+    Merge {
+        #[command(flatten)]
+        run: RunArgs,
+        /// How many shards the run was split into.
         #[arg(long, value_name = "N")]
-        origins: Option<usize>,
-        /// Periods between backtest origins (default: `backtest.step`, else 1).
-        #[arg(long, value_name = "PERIODS")]
-        step: Option<usize>,
+        shards: usize,
     },
     /// Check job specs and the schema mappings they name; reports every problem, not just the first.
     Validate {
@@ -170,33 +224,41 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run {
-            common,
-            out,
-            force,
-            origins,
-            step,
-        } => {
-            let overrides = Overrides {
-                as_of: common.as_of,
-                out,
-                origins,
-                step,
-                sets: common.set,
-            };
-            let spec = spec::load(&common.spec, &overrides)?;
-            match runner::run(&spec, &overrides, force)? {
-                runner::Outcome::Complete { folder, seconds } => {
-                    eprintln!("run complete in {seconds:.1} s");
-                    println!("{}", folder.display());
-                }
-                runner::Outcome::AlreadyDone { folder } => {
-                    eprintln!(
-                        "nothing to do: an identical run (same spec, inputs and as-of) is already complete; use --force to redo it"
-                    );
-                    println!("{}", folder.display());
-                }
+        Command::Run { run, shard } => {
+            let overrides = run.overrides();
+            let spec = spec::load(&run.common.spec, &overrides)?;
+            match shard {
+                None => report_outcome(runner::run(&spec, &overrides, run.force, runner::Local::Here)?),
+                Some(shard) => match runner::run_shard(&spec, &overrides, shard, run.force)? {
+                    runner::ShardOutcome::Written {
+                        part,
+                        regions,
+                        seconds,
+                    } => {
+                        eprintln!("shard {shard} complete in {seconds:.1} s: {regions} regions");
+                        println!("{}", part.display());
+                    }
+                    runner::ShardOutcome::AlreadyDone { part } => {
+                        eprintln!(
+                            "nothing to do: shard {shard} of this run is already written; use --force to redo it"
+                        );
+                        println!("{}", part.display());
+                    }
+                },
             }
+        }
+        Command::Merge { run, shards } => {
+            if shards == 0 {
+                anyhow::bail!("--shards must be at least 1");
+            }
+            let overrides = run.overrides();
+            let spec = spec::load(&run.common.spec, &overrides)?;
+            report_outcome(runner::run(
+                &spec,
+                &overrides,
+                run.force,
+                runner::Local::Merge(shards),
+            )?);
         }
         Command::Validate { specs } => {
             let mut bad = 0;

@@ -17,8 +17,9 @@ use vigil_engine::charts::{
 use vigil_engine::features::country_of;
 use vigil_engine::forecasting::ForecastStage;
 use vigil_engine::forecasting::{
-    ModelSettings, POOLED_NAMES, PooledOptions, backtest_frame, build_model, choices_frame, forecasts_frame,
-    global_kind, metrics_frame, run_forecasts, skill_frame,
+    LocalPart, ModelSettings, POOLED_NAMES, PooledOptions, backtest_frame, build_model, choices_frame,
+    finish_forecasts, forecasts_frame, global_kind, local_part, merge_local_parts, metrics_frame,
+    run_forecasts, skill_frame,
 };
 use vigil_engine::global::GlobalSettings;
 use vigil_engine::global::{FeatureCache, GlobalForecast};
@@ -31,6 +32,7 @@ use vigil_engine::read::{float_values, read_parquet, text_values};
 use vigil_engine::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
 use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frames};
 use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, hierarchy_change, region_series};
+use vigil_engine::shard::{PartHeader, Shard, read_part, write_part};
 use vigil_engine::trend::{TrendSettings, trend_frame};
 use vigil_models::metrics::ModelScores;
 use vigil_models::{BacktestSettings, DEFAULT_PROBS, Forecaster};
@@ -230,8 +232,125 @@ fn log_scores(summary: &[ModelScores]) {
     }
 }
 
-/// Runs the whole job. `force` redoes a run that already exists.
-pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outcome> {
+/// Where the local models' per-region work comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// Computed here, for every region.
+    Here,
+    /// Merged from the part files of this many shards (`vigil merge`).
+    Merge(usize),
+}
+
+/// What a shard did.
+pub enum ShardOutcome {
+    /// Its part file was written.
+    Written {
+        part: PathBuf,
+        regions: usize,
+        seconds: f64,
+    },
+    /// The part exists already (same run and shard): nothing was done.
+    AlreadyDone { part: PathBuf },
+}
+
+/// Runs one shard of a job (`vigil run --shard i/n`): ingest, quality gates and panel as the
+/// whole job does, then the local models' backtests and forecasts of this shard's regions,
+/// written as one part file under `OUT/<job>/<run id>.parts/`. `vigil merge` does the rest.
+pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: bool) -> Result<ShardOutcome> {
+    let started = Instant::now();
+    let records = input_records(spec)?;
+    let id = run_id(spec, overrides, &records);
+    let job_dir = spec.out_dir.join(&spec.name);
+    let part = vigil_engine::shard::parts_dir(&job_dir, &id).join(shard.file_name());
+    if part.is_file() && !force {
+        return Ok(ShardOutcome::AlreadyDone { part });
+    }
+    tracing::info!(
+        "run {id}, shard {shard}: local models of every {}th region",
+        shard.count
+    );
+    let ing = ingest_all(spec)?;
+    let gates = QualityGates {
+        max_quarantined_fraction: spec.max_quarantined_fraction,
+    }
+    .check(&ing.quality);
+    if !gates.passed {
+        anyhow::bail!(
+            "shard {shard}: quality gate failed ({}); the merge would fail the same way",
+            gates.failures.join("; ")
+        );
+    }
+    failpoint(&format!("shard_{}", shard.index))?;
+    let panel = panel_of(spec, &ing.incidents)?;
+    let series = region_series(&panel.frame, &spec.target)?;
+    let regions = shard.regions(series.len());
+    let bt_settings = backtest_settings(spec);
+    let local = local_part(&series, &regions, &models(spec)?, &bt_settings, &pooled(spec))?;
+    let header = PartHeader {
+        run_id: id,
+        shard,
+        engine_version: vigil_engine::VERSION.to_string(),
+    };
+    write_part(&part, &header, &local)?;
+    Ok(ShardOutcome::Written {
+        part,
+        regions: regions.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Reads and merges the parts of `shards` shards of run `id`; names every missing part.
+fn merged_parts(job_dir: &Path, id: &str, shards: usize, series: &[RegionSeries]) -> Result<LocalPart> {
+    let dir = vigil_engine::shard::parts_dir(job_dir, id);
+    let all: Vec<Shard> = (0..shards).map(|index| Shard { index, count: shards }).collect();
+    let missing: Vec<String> = all
+        .iter()
+        .filter(|s| !dir.join(s.file_name()).is_file())
+        .map(|s| s.index.to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "cannot merge run {id}: {} of {shards} shard parts are missing (shards {}) in {}; \
+             run them (vigil run SPEC --shard i/{shards}, with the same spec, inputs, --as-of and \
+             --set) and merge again",
+            missing.len(),
+            missing.join(", "),
+            dir.display()
+        );
+    }
+    let mut parts = Vec::with_capacity(shards);
+    for s in &all {
+        let (header, part) = read_part(&dir.join(s.file_name()))?;
+        if header.run_id != id || header.shard != *s || header.engine_version != vigil_engine::VERSION {
+            anyhow::bail!(
+                "{}: part of run {} shard {} by vigil {}, expected run {id} shard {s} by vigil {}; rerun that shard",
+                dir.join(s.file_name()).display(),
+                header.run_id,
+                header.shard,
+                header.engine_version,
+                vigil_engine::VERSION
+            );
+        }
+        parts.push(part);
+    }
+    tracing::info!("merging {shards} shard parts from {}", dir.display());
+    Ok(merge_local_parts(series, parts)?)
+}
+
+/// Backtest settings of the spec.
+fn backtest_settings(spec: &ValidSpec) -> BacktestSettings {
+    BacktestSettings {
+        origins: spec.origins,
+        step: spec.step,
+        horizon: spec.horizon,
+        probs: DEFAULT_PROBS.to_vec(),
+        season: spec.frequency.periods_per_year(),
+    }
+}
+
+/// Runs the whole job, or (with `Local::Merge`) finishes it from its shards' parts. `force`
+/// redoes a run that already exists.
+pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -> Result<Outcome> {
     let started = Instant::now();
     let mut records = input_records(spec)?;
     let id = run_id(spec, overrides, &records);
@@ -307,6 +426,10 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         outputs: Vec::new(),
         timings,
         warnings: outputs_warnings,
+        shards: match local {
+            Local::Here => None,
+            Local::Merge(n) => Some(n),
+        },
     };
     if !gates.passed {
         let qf = QualityFile {
@@ -344,13 +467,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
     let t = Instant::now();
     let series = region_series(&panel.frame, &spec.target)?;
     let models = models(spec)?;
-    let bt_settings = BacktestSettings {
-        origins: spec.origins,
-        step: spec.step,
-        horizon: spec.horizon,
-        probs: DEFAULT_PROBS.to_vec(),
-        season: spec.frequency.periods_per_year(),
-    };
+    let bt_settings = backtest_settings(spec);
     tracing::info!(
         "backtest: {} regions × {} origins (step {}) × {} models, horizons 1..{}",
         series.len(),
@@ -359,7 +476,13 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         models.len(),
         spec.horizon
     );
-    let fc = run_forecasts(&series, &models, &bt_settings, &pooled(spec))?;
+    let fc = match local {
+        Local::Here => run_forecasts(&series, &models, &bt_settings, &pooled(spec))?,
+        Local::Merge(shards) => {
+            let part = merged_parts(&job_dir, &id, shards, &series)?;
+            finish_forecasts(&series, &models, &bt_settings, &pooled(spec), part)?
+        }
+    };
     stage("backtest_and_forecast", t);
     log_scores(&fc.summary);
     let mut forecasts = forecasts_frame(&series, &fc, &bt_settings.probs, spec.frequency)?;
@@ -644,6 +767,13 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool) -> Result<Outco
         seconds: started.elapsed().as_secs_f64(),
     });
     let folder = writer.commit(manifest("complete", warnings, timings), force)?;
+    if let Local::Merge(_) = local {
+        // The parts served their purpose; the run folder now holds everything they held.
+        let parts = vigil_engine::shard::parts_dir(&job_dir, &id);
+        if let Err(e) = std::fs::remove_dir_all(&parts) {
+            tracing::warn!("could not remove {}: {e}", parts.display());
+        }
+    }
     Ok(Outcome::Complete {
         folder,
         seconds: started.elapsed().as_secs_f64(),

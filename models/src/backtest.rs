@@ -72,7 +72,7 @@ impl BacktestSettings {
 }
 
 /// One forecast of one period in a backtest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BacktestRow {
     /// Position of the series in the input.
     pub series: usize,
@@ -99,7 +99,7 @@ pub struct BacktestRow {
 }
 
 /// A model that fell back at an origin.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BacktestFallback {
     /// Series position.
     pub series: usize,
@@ -112,7 +112,7 @@ pub struct BacktestFallback {
 }
 
 /// The result of [`backtest`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Backtest {
     /// Model names, in the order given.
     pub models: Vec<String>,

@@ -82,7 +82,7 @@ pub enum ModelError {
 }
 
 /// Where a forecast's quantiles came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum QuantileSource {
     /// The model's own predictive distribution.
     Native,
@@ -101,7 +101,7 @@ impl QuantileSource {
 }
 
 /// A forecast for periods 1..=h after the last observation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Forecast {
     /// `mean[k]` is the point forecast (the predictive mean) for horizon `k + 1`.
     pub mean: Vec<f64>,

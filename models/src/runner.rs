@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use crate::{Forecast, Forecaster, ModelError};
 
 /// One region's forecast from a panel run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RegionForecast {
     /// Position of the region's series in the input.
     pub index: usize,
