@@ -2,6 +2,7 @@
 //! the library crates; all the work happens in `vigil-engine` and `vigil-models`.
 
 mod lock;
+mod progress;
 mod runner;
 mod spec;
 
@@ -45,6 +46,10 @@ struct Cli {
     /// Only print warnings and errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Log lines as text (default; with a progress bar when stderr is a terminal) or as JSON,
+    /// one object per line (for log collectors; no progress bar).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,8 +105,30 @@ impl RunArgs {
 /// Prints what a run did: the summary on stderr, the run folder on stdout.
 fn report_outcome(outcome: runner::Outcome) {
     match outcome {
-        runner::Outcome::Complete { folder, seconds } => {
-            eprintln!("run complete in {seconds:.1} s");
+        runner::Outcome::Complete {
+            folder,
+            seconds,
+            stages,
+        } => {
+            let parts: Vec<String> = stages
+                .iter()
+                .filter(|(name, _)| name != "total")
+                .map(|(name, s)| format!("{} {s:.1} s", name.replace('_', " ")))
+                .collect();
+            if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::info!(
+                    run_folder = %folder.display(),
+                    seconds,
+                    stages = %parts.join(", "),
+                    "run complete"
+                );
+            } else {
+                eprintln!(
+                    "run complete in {seconds:.1} s ({}): {}",
+                    parts.join(", "),
+                    folder.display()
+                );
+            }
             println!("{}", folder.display());
         }
         runner::Outcome::AlreadyDone { folder } => {
@@ -111,6 +138,18 @@ fn report_outcome(outcome: runner::Outcome) {
             println!("{}", folder.display());
         }
     }
+}
+
+/// Whether logs are JSON lines (set once in `main`): the end-of-run summary is then a log event.
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -193,31 +232,49 @@ fn main() -> ExitCode {
     let level = if cli.quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match cli.log_format {
+        LogFormat::Text => {
+            if terminal && !cli.quiet {
+                progress::enable();
+            }
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(|| progress::LogWriter)
+                .with_ansi(terminal)
+                .with_target(false)
+                .init();
+        }
+        LogFormat::Json => {
+            JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .init();
+        }
+    }
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            if let Some(p) = e.downcast_ref::<SpecProblems>() {
-                eprintln!("error: {p}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-            if let Some(g) = e.downcast_ref::<runner::GateFailed>() {
-                eprintln!("error: {g}");
-                return ExitCode::from(EXIT_GATE);
-            }
-            if let Some(l) = e.downcast_ref::<lock::LockError>()
+            let (code, message) = if let Some(p) = e.downcast_ref::<SpecProblems>() {
+                (EXIT_CONFIG, p.to_string())
+            } else if let Some(g) = e.downcast_ref::<runner::GateFailed>() {
+                (EXIT_GATE, g.to_string())
+            } else if let Some(l) = e.downcast_ref::<lock::LockError>()
                 && !matches!(l, lock::LockError::Io { .. })
             {
-                eprintln!("error: {l}");
-                return ExitCode::from(EXIT_LOCKED);
+                (EXIT_LOCKED, l.to_string())
+            } else {
+                (EXIT_FAILURE, format!("{e:#}"))
+            };
+            if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!(exit_code = code, "{message}");
+            } else {
+                eprintln!("error: {message}");
             }
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(code)
         }
     }
 }

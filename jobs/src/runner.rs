@@ -63,8 +63,12 @@ impl std::error::Error for GateFailed {}
 /// How a run ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A new run folder.
-    Complete { folder: PathBuf, seconds: f64 },
+    /// A new run folder, with the seconds of each stage.
+    Complete {
+        folder: PathBuf,
+        seconds: f64,
+        stages: Vec<(String, f64)>,
+    },
     /// An identical run already exists: nothing was done.
     AlreadyDone { folder: PathBuf },
 }
@@ -369,7 +373,9 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     tracing::info!("run {id}: writing into {}", writer.dir().display());
     let mut timings = Vec::new();
     let mut warnings = Vec::new();
+    let progress = crate::progress::Progress::start();
     let mut stage = |name: &str, t: Instant| {
+        progress.done(name);
         timings.push(Timing {
             stage: name.to_string(),
             seconds: t.elapsed().as_secs_f64(),
@@ -766,6 +772,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         stage: "total".into(),
         seconds: started.elapsed().as_secs_f64(),
     });
+    let stages: Vec<(String, f64)> = timings.iter().map(|t| (t.stage.clone(), t.seconds)).collect();
     let folder = writer.commit(manifest("complete", warnings, timings), force)?;
     if let Local::Merge(_) = local {
         // The parts served their purpose; the run folder now holds everything they held.
@@ -777,6 +784,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     Ok(Outcome::Complete {
         folder,
         seconds: started.elapsed().as_secs_f64(),
+        stages,
     })
 }
 

@@ -20,6 +20,14 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     let a = run_monthly(&tmp.path().join("a"), &set);
     assert!(a.status.success(), "{}", stderr(&a));
     let run_a = printed_folder(&a);
+    let summary = stderr(&a);
+    let last = summary.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("run complete in")
+            && last.contains("backtest and forecast")
+            && last.ends_with(run_a.to_str().unwrap()),
+        "summary line with timings and the folder: {last}"
+    );
     let listed = files(&run_a);
     for f in [
         "manifest.json",
@@ -646,6 +654,33 @@ fn backtest_overrides_on_the_command_line_are_checked_and_named() {
     ] {
         assert!(err.contains(want), "{want:?} not in {err}");
     }
+    // With --log-format json every stderr line is a JSON object, the error included.
+    let o = vigil(
+        &[
+            "--log-format",
+            "json",
+            "run",
+            "jobs/specs/monthly.toml",
+            "--set",
+            "forecast.horizn=3",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let lines: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let error = lines.last().unwrap();
+    assert_eq!(error["level"], "ERROR");
+    assert_eq!(error["fields"]["exit_code"], 2);
+    assert!(
+        error["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("forecast.horizn")
+    );
+
     let o = run_monthly(tmp.path(), &["--set", "inputs.3.path=x", "--set", "nokey"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
