@@ -39,6 +39,7 @@ macro_rules! named_enum {
 }
 
 pub mod alerts;
+pub mod audit;
 pub mod calibration;
 pub mod changepoints;
 pub mod charts;
@@ -50,6 +51,7 @@ pub mod forecasting;
 pub mod global;
 pub mod hotspots;
 pub mod ingest;
+pub mod integrity;
 pub mod mapping;
 pub mod output;
 pub mod panel;
@@ -62,6 +64,7 @@ pub mod report;
 pub mod seasonality;
 pub mod series;
 pub mod shard;
+pub mod suppress;
 pub mod trend;
 
 pub use classification::Classification;

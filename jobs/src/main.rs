@@ -70,6 +70,19 @@ struct Common {
     set: Vec<String>,
 }
 
+/// What `vigil audit` does.
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit log: every entry's own hash, each entry's link to the
+    /// one before, the sequence numbers, and the last entry against the head file. Exits 1 and
+    /// names each break if an entry was edited, removed, inserted or reordered.
+    Verify {
+        /// The log (default: runs/audit.jsonl; each runs folder has one).
+        #[arg(long, value_name = "FILE", default_value = "runs/audit.jsonl")]
+        log: PathBuf,
+    },
+}
+
 /// Options of a run (also of its shards and their merge, which must get the same ones).
 #[derive(Args)]
 struct RunArgs {
@@ -211,6 +224,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Check a finished run: recompute the sha256 of every file its manifest lists and report
+    /// changed, missing and unlisted files. Exits 1 unless the run is exactly as written.
+    Verify {
+        /// The run folder (e.g. runs/monthly/latest).
+        run: PathBuf,
+    },
+    /// The audit log of releases (runs, partner exports, deletions).
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
     /// Reproduce a past forecast from a saved model: reads RUN/models/MODEL/model.json and the
     /// run's panel.parquet (both checked against the model card's sha256), forecasts again and
     /// writes the table; then compares it byte for byte with the run's own forecast.parquet.
@@ -345,6 +369,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             stage(common, out, true)?;
         }
         Command::Forecast { model, out } => return forecast(&model, out),
+        Command::Verify { run } => return verify(&run),
+        Command::Audit {
+            what: AuditCommand::Verify { log },
+        } => return audit_verify(&log),
         Command::Report { run, out } => return report(&run, out),
     }
     Ok(ExitCode::SUCCESS)
@@ -365,6 +393,69 @@ fn out_of_run(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `vigil verify RUN`.
+fn verify(run: &std::path::Path) -> Result<ExitCode> {
+    let v = vigil_engine::integrity::verify_run(run)?;
+    for (file, want, got) in &v.changed {
+        eprintln!("changed: {file} (manifest sha256 {want}, now {got})");
+    }
+    for file in &v.missing {
+        eprintln!("missing: {file}");
+    }
+    for file in &v.unlisted {
+        eprintln!("unlisted: {file} (not in the manifest)");
+    }
+    if v.intact() {
+        eprintln!(
+            "{}: intact ({} files match the manifest)",
+            run.display(),
+            v.checked
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{}: NOT intact: {} changed, {} missing, {} unlisted of {} listed files",
+            run.display(),
+            v.changed.len(),
+            v.missing.len(),
+            v.unlisted.len(),
+            v.checked + v.missing.len()
+        );
+        Ok(ExitCode::from(EXIT_FAILURE))
+    }
+}
+
+/// `vigil audit verify`.
+fn audit_verify(log: &std::path::Path) -> Result<ExitCode> {
+    if !log.is_file() {
+        anyhow::bail!("{} does not exist: pass the log with --log", log.display());
+    }
+    let check = vigil_engine::audit::verify(log)?;
+    for p in &check.problems {
+        eprintln!("broken: {p}");
+    }
+    let head = check.head.as_ref().map_or_else(
+        || "empty".to_string(),
+        |h| format!("head entry {} {}", h.seq, h.hash),
+    );
+    if check.problems.is_empty() {
+        eprintln!(
+            "{}: {} entries, chain intact, {head}",
+            log.display(),
+            check.entries
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{}: NOT intact: {} problem(s) in {} entries",
+            log.display(),
+            check.problems.len(),
+            check.entries
+        );
+        Ok(ExitCode::from(EXIT_FAILURE))
+    }
 }
 
 /// `vigil report RUN`.

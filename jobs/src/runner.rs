@@ -774,6 +774,21 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     });
     let stages: Vec<(String, f64)> = timings.iter().map(|t| (t.stage.clone(), t.seconds)).collect();
     let folder = writer.commit(manifest("complete", warnings, timings), force)?;
+    // Every release is accounted for in the hash-chained audit log of the runs folder.
+    let manifest_sha = sha256_file(&folder.join("manifest.json"))?;
+    vigil_engine::audit::append(
+        &spec.out_dir.join(vigil_engine::audit::LOG),
+        vigil_engine::audit::AuditRecord {
+            action: "run".into(),
+            subject: format!("{}/{id}", spec.name),
+            agreement: None,
+            files: vec![vigil_engine::audit::AuditFile {
+                file: "manifest.json".into(),
+                sha256: manifest_sha,
+            }],
+            note: format!("classification {}", class.marking()),
+        },
+    )?;
     if let Local::Merge(_) = local {
         // The parts served their purpose; the run folder now holds everything they held.
         let parts = vigil_engine::shard::parts_dir(&job_dir, &id);

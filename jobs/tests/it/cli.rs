@@ -135,6 +135,44 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         );
     }
     assert!(before.len() >= 50, "{}", before.len());
+
+    check_tampering_is_detected(&run_a, &tmp.path().join("a"));
+}
+
+/// `vigil verify` notices one changed byte of a run's parquet; `vigil audit verify` notices an
+/// edited audit entry (the two runs above each appended one).
+fn check_tampering_is_detected(run: &Path, out: &Path) {
+    let run_s = run.to_str().unwrap();
+    let ok = vigil(&["verify", run_s], &[]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stderr(&ok).contains("intact"), "{}", stderr(&ok));
+    let panel = run.join("panel.parquet");
+    let mut bytes = std::fs::read(&panel).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&panel, &bytes).unwrap();
+    let bad = vigil(&["verify", run_s], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("changed: panel.parquet") && stderr(&bad).contains("NOT intact"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let log = out.join("audit.jsonl");
+    let log_s = log.to_str().unwrap();
+    let ok = vigil(&["audit", "verify", "--log", log_s], &[]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stderr(&ok).contains("2 entries, chain intact"), "{}", stderr(&ok));
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, text.replacen("\"action\":\"run\"", "\"action\":\"nun\"", 1)).unwrap();
+    let bad = vigil(&["audit", "verify", "--log", log_s], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("entry 1") && stderr(&bad).contains("edited"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 /// Two runs of one job at once: the second is refused and told who holds the lock; a run that
