@@ -46,6 +46,7 @@ pub mod charts;
 pub mod classification;
 pub mod ensemble;
 pub mod error;
+pub mod export;
 pub mod features;
 pub mod forecasting;
 pub mod global;

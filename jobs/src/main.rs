@@ -224,6 +224,21 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Build a partner's data package from a finished run, as its agreement allows: the panel
+    /// coarsened to the agreed geography and time step, small counts (1..k-1) suppressed with
+    /// complementary suppression so no hidden count can be worked out from the totals, a
+    /// manifest and a README. Refuses an expired or not-yet-valid agreement and outputs it does
+    /// not list; checks the run's integrity first; records the release in the audit log.
+    Export {
+        /// The partner's agreement (TOML; see README "Sharing data with partners").
+        #[arg(long, value_name = "FILE")]
+        agreement: PathBuf,
+        /// The run folder (e.g. runs/monthly/latest).
+        run: PathBuf,
+        /// Folder for packages; the package is <partner>-<run id>/ inside it.
+        #[arg(long, value_name = "DIR", default_value = "exports")]
+        out: PathBuf,
+    },
     /// Check a finished run: recompute the sha256 of every file its manifest lists and report
     /// changed, missing and unlisted files. Exits 1 unless the run is exactly as written.
     Verify {
@@ -370,6 +385,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Forecast { model, out } => return forecast(&model, out),
         Command::Verify { run } => return verify(&run),
+        Command::Export { agreement, run, out } => return export(&agreement, &run, &out),
         Command::Audit {
             what: AuditCommand::Verify { log },
         } => return audit_verify(&log),
@@ -393,6 +409,34 @@ fn out_of_run(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `vigil export --agreement FILE RUN`.
+fn export(
+    agreement_path: &std::path::Path,
+    run: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<ExitCode> {
+    use anyhow::Context;
+    let agreement = vigil_engine::export::Agreement::load(agreement_path)?;
+    let run = std::fs::canonicalize(run).with_context(|| format!("no run folder {}", run.display()))?;
+    // The runs folder (OUT of OUT/<job>/<run id>) holds the audit log.
+    let runs_root = run
+        .parent()
+        .and_then(|p| p.parent())
+        .context("the run folder must be OUT/<job>/<run id>")?;
+    let log = runs_root.join(vigil_engine::audit::LOG);
+    let today = chrono::Utc::now().date_naive();
+    let summary = vigil_engine::export::export(&run, &agreement, agreement_path, out, today, &log)?;
+    for (measure, published, primary, complementary) in &summary.tables {
+        eprintln!(
+            "{measure}: {published} values published, {primary} suppressed as small (1..{}), {complementary} to protect them",
+            agreement.k - 1
+        );
+    }
+    eprintln!("export for {} recorded in {}", agreement.partner, log.display());
+    println!("{}", summary.folder.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `vigil verify RUN`.

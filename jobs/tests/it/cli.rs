@@ -136,7 +136,138 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     }
     assert!(before.len() >= 50, "{}", before.len());
 
+    check_partner_export(&run_a, tmp.path());
     check_tampering_is_detected(&run_a, &tmp.path().join("a"));
+}
+
+/// Writes an agreement file and returns its path.
+fn agreement(dir: &Path, name: &str, expires: &str, outputs: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "partner = \"{name}\"\npurpose = \"test\"\nstart = 2020-01-01\nexpires = {expires}\n\
+             outputs = {outputs}\nmeasures = [\"fatalities_best\", \"events\"]\n\
+             level = \"admin1\"\ntime_step = \"month\"\nk = 5\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The real GED run exported at admin-1 × month with k = 5: no published count in 1..4, and no
+/// row or column (with its total) that hides exactly one value; expired agreements and outputs
+/// an agreement does not list are refused; the release is in the audit log.
+fn check_partner_export(run: &Path, tmp: &Path) {
+    let out = tmp.join("exports");
+    let ok = agreement(tmp, "partner-a", "2099-12-31", "[\"panel\"]");
+    let o = vigil(
+        &[
+            "export",
+            "--agreement",
+            ok.to_str().unwrap(),
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let package = printed_folder(&o);
+    for measure in ["fatalities_best", "events"] {
+        let t = read_parquet(&package.join(format!("{measure}.parquet")));
+        let kind = strs(&t, "kind");
+        let region: Vec<Option<String>> = t
+            .column("region_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect();
+        let period: Vec<Option<i32>> = t
+            .column("period")
+            .unwrap()
+            .cast(&DataType::Int32)
+            .unwrap()
+            .i32()
+            .unwrap()
+            .iter()
+            .collect();
+        let count: Vec<Option<i64>> = t.column("count").unwrap().i64().unwrap().iter().collect();
+        let mut hidden_by_line: std::collections::HashMap<String, usize> = Default::default();
+        let mut small = 0;
+        let mut hidden = 0;
+        for i in 0..t.height() {
+            match count[i] {
+                Some(v) if (1..5).contains(&v) => small += 1,
+                Some(_) => {}
+                None => {
+                    hidden += 1;
+                    // A cell is in its region's row and its period's column; a region total
+                    // in its row and the column of region totals; and so on.
+                    let row = region[i].clone().unwrap_or_else(|| "<period totals>".into());
+                    let col = period[i].map_or_else(|| "<region totals>".into(), |p| p.to_string());
+                    *hidden_by_line.entry(format!("row {row}")).or_default() += 1;
+                    *hidden_by_line.entry(format!("col {col}")).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(small, 0, "{measure}: published counts in 1..4");
+        assert!(hidden > 100, "{measure}: {hidden} hidden");
+        let lone: Vec<_> = hidden_by_line.iter().filter(|(_, n)| **n == 1).collect();
+        assert!(lone.is_empty(), "{measure}: lines hiding one value: {lone:?}");
+        assert!(kind.iter().any(|k| k == "total"));
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(package.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["k"], 5);
+    assert_eq!(manifest["level"], "admin1");
+    assert!(
+        std::fs::read_to_string(package.join("README.md"))
+            .unwrap()
+            .contains("suppressed")
+    );
+
+    let expired = agreement(tmp, "partner-b", "2024-06-30", "[\"panel\"]");
+    let o = vigil(
+        &[
+            "export",
+            "--agreement",
+            expired.to_str().unwrap(),
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("expired on 2024-06-30"), "{}", stderr(&o));
+    let nothing = agreement(tmp, "partner-c", "2099-12-31", "[]");
+    let o = vigil(
+        &[
+            "export",
+            "--agreement",
+            nothing.to_str().unwrap(),
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("does not allow the output 'panel'"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !out.join(format!(
+            "partner-b-{}",
+            run.file_name().unwrap().to_str().unwrap()
+        ))
+        .exists()
+    );
 }
 
 /// `vigil verify` notices one changed byte of a run's parquet; `vigil audit verify` notices an
@@ -158,12 +289,35 @@ fn check_tampering_is_detected(run: &Path, out: &Path) {
         "{}",
         stderr(&bad)
     );
+    // A run that no longer matches its manifest is not exported.
+    let ok = agreement(out, "partner-d", "2099-12-31", "[\"panel\"]");
+    let o = vigil(
+        &[
+            "export",
+            "--agreement",
+            ok.to_str().unwrap(),
+            run_s,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("does not match its manifest"),
+        "{}",
+        stderr(&o)
+    );
 
     let log = out.join("audit.jsonl");
     let log_s = log.to_str().unwrap();
     let ok = vigil(&["audit", "verify", "--log", log_s], &[]);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert!(stderr(&ok).contains("2 entries, chain intact"), "{}", stderr(&ok));
+    assert!(
+        stderr(&ok).contains("3 entries, chain intact"),
+        "run, --force, export: {}",
+        stderr(&ok)
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, text.replacen("\"action\":\"run\"", "\"action\":\"nun\"", 1)).unwrap();
     let bad = vigil(&["audit", "verify", "--log", log_s], &[]);
