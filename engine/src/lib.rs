@@ -62,6 +62,7 @@ pub mod read;
 pub mod reconcile;
 pub mod registry;
 pub mod report;
+pub mod retention;
 pub mod seasonality;
 pub mod series;
 pub mod shard;

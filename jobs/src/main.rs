@@ -239,6 +239,24 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "exports")]
         out: PathBuf,
     },
+    /// Delete runs and partner packages older than a retention policy allows (TOML:
+    /// runs_days, exports_days). The latest run of each job is kept, and folders without a
+    /// vigil manifest are left alone. Each deletion is written to the audit log before it
+    /// happens. --dry-run lists what would go.
+    Retention {
+        /// The policy file.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// The runs folder (its audit.jsonl records the deletions).
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        runs: PathBuf,
+        /// The partner packages folder.
+        #[arg(long, value_name = "DIR", default_value = "exports")]
+        exports: PathBuf,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check a finished run: recompute the sha256 of every file its manifest lists and report
     /// changed, missing and unlisted files. Exits 1 unless the run is exactly as written.
     Verify {
@@ -385,6 +403,36 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Forecast { model, out } => return forecast(&model, out),
         Command::Verify { run } => return verify(&run),
+        Command::Retention {
+            policy,
+            runs,
+            exports,
+            dry_run,
+        } => {
+            use vigil_engine::retention::{Policy, delete, expired};
+            let p = Policy::load(&policy)?;
+            let gone = expired(&p, &runs, &exports, chrono::Utc::now());
+            for e in &gone {
+                eprintln!(
+                    "{} {} {} (created {}, {} days old)",
+                    if dry_run { "would delete" } else { "deleting" },
+                    e.kind,
+                    e.path.display(),
+                    e.created_at,
+                    e.age_days
+                );
+            }
+            if !dry_run {
+                delete(&gone, &policy, &runs.join(vigil_engine::audit::LOG))?;
+            }
+            eprintln!(
+                "{} folder(s) {} under the policy (runs {} days, exports {} days)",
+                gone.len(),
+                if dry_run { "would be deleted" } else { "deleted" },
+                p.runs_days,
+                p.exports_days
+            );
+        }
         Command::Export { agreement, run, out } => return export(&agreement, &run, &out),
         Command::Audit {
             what: AuditCommand::Verify { log },

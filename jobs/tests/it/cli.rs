@@ -924,9 +924,34 @@ fn the_personal_data_column_reaches_no_output_file() {
         .map(str::to_string)
         .collect();
     assert!(names.len() > 100);
+    // A partner package of the run, under an agreement: it must hold no name either.
+    let agreement_file = agreement(tmp.path(), "partner-p", "2099-12-31", "[\"panel\"]");
+    let exports = tmp.path().join("exports");
+    let e = vigil(
+        &[
+            "export",
+            "--agreement",
+            agreement_file.to_str().unwrap(),
+            run.to_str().unwrap(),
+            "--out",
+            exports.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(e.status.success(), "{}", stderr(&e));
+    let package = printed_folder(&e);
     let mut tables = 0;
-    for f in files(&run) {
-        let path = run.join(&f);
+    let everything: Vec<std::path::PathBuf> = files(&run)
+        .into_iter()
+        .map(|f| run.join(f))
+        .chain(files(&package).into_iter().map(|f| package.join(f)))
+        .collect();
+    assert!(
+        everything.len() > files(&run).len() + 2,
+        "the package is checked too"
+    );
+    for path in everything {
+        let f = path.clone();
         let bytes = std::fs::read(&path).unwrap();
         if f.extension().is_some_and(|e| e == "parquet") {
             tables += 1;
