@@ -219,7 +219,25 @@ impl RunWriter {
 
     /// Writes the manifest, renames the folder into place (replacing an older run of the same id
     /// when `replace`), and points `latest` at it. Returns the run folder.
+    /// Refuses (and writes nothing) if any output is marked below the run's classification: data
+    /// leave at a lower level only through a partner export.
     pub fn commit(mut self, mut manifest: Manifest, replace: bool) -> Result<PathBuf, EngineError> {
+        if let Some(low) = self
+            .outputs
+            .iter()
+            .find(|o| o.classification < manifest.classification)
+        {
+            return Err(EngineError::Run {
+                path: self.tmp.clone(),
+                message: format!(
+                    "{} is marked {} but the run is derived from {} inputs; a run cannot release \
+                     anything below its inputs' level (use vigil export under an agreement)",
+                    low.file,
+                    low.classification.as_str(),
+                    manifest.classification.as_str()
+                ),
+            });
+        }
         manifest.outputs = self.outputs.clone();
         write_json(&self.tmp.join("manifest.json"), &manifest)?;
         sync_dir(&self.tmp);
@@ -340,4 +358,41 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), EngineErro
     f.write_all(text.as_bytes())
         .map_err(|e| EngineError::io(path, e))?;
     f.sync_all().map_err(|e| EngineError::io(path, e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_cannot_commit_an_output_marked_below_its_inputs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = RunWriter::create(tmp.path(), "r1").unwrap();
+        w.write_json("a.json", &1, Classification::Confidential, "ok")
+            .unwrap();
+        w.write_json("b.json", &2, Classification::Public, "too low")
+            .unwrap();
+        let manifest = Manifest {
+            run_id: "r1".into(),
+            job: "j".into(),
+            status: "complete".into(),
+            as_of: "2021-12-31".into(),
+            created_at: String::new(),
+            engine_version: String::new(),
+            spec_path: String::new(),
+            spec_sha256: String::new(),
+            overrides: Vec::new(),
+            classification: Classification::Confidential,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            timings: Vec::new(),
+            warnings: Vec::new(),
+            shards: None,
+        };
+        let err = w.commit(manifest, false).unwrap_err().to_string();
+        assert!(err.contains("b.json is marked public"), "{err}");
+        assert!(!tmp.path().join("r1").exists(), "nothing committed");
+        assert!(read_latest(tmp.path()).is_none());
+    }
 }
