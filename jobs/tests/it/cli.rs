@@ -140,6 +140,21 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
     check_tampering_is_detected(&run_a, &tmp.path().join("a"));
 }
 
+/// `vigil export --agreement <agreement> <run> --out <out>`.
+fn export_for(agreement: &Path, run: &Path, out: &Path) -> std::process::Output {
+    vigil(
+        &[
+            "export",
+            "--agreement",
+            agreement.to_str().unwrap(),
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
 /// Writes an agreement file and returns its path.
 fn agreement(dir: &Path, name: &str, expires: &str, outputs: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
@@ -161,17 +176,7 @@ fn agreement(dir: &Path, name: &str, expires: &str, outputs: &str) -> std::path:
 fn check_partner_export(run: &Path, tmp: &Path) {
     let out = tmp.join("exports");
     let ok = agreement(tmp, "partner-a", "2099-12-31", "[\"panel\"]");
-    let o = vigil(
-        &[
-            "export",
-            "--agreement",
-            ok.to_str().unwrap(),
-            run.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = export_for(&ok, run, &out);
     assert!(o.status.success(), "{}", stderr(&o));
     let package = printed_folder(&o);
     for measure in ["fatalities_best", "events"] {
@@ -230,31 +235,11 @@ fn check_partner_export(run: &Path, tmp: &Path) {
     );
 
     let expired = agreement(tmp, "partner-b", "2024-06-30", "[\"panel\"]");
-    let o = vigil(
-        &[
-            "export",
-            "--agreement",
-            expired.to_str().unwrap(),
-            run.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = export_for(&expired, run, &out);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("expired on 2024-06-30"), "{}", stderr(&o));
     let nothing = agreement(tmp, "partner-c", "2099-12-31", "[]");
-    let o = vigil(
-        &[
-            "export",
-            "--agreement",
-            nothing.to_str().unwrap(),
-            run.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = export_for(&nothing, run, &out);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("does not allow the output 'panel'"),
@@ -291,17 +276,7 @@ fn check_tampering_is_detected(run: &Path, out: &Path) {
     );
     // A run that no longer matches its manifest is not exported.
     let ok = agreement(out, "partner-d", "2099-12-31", "[\"panel\"]");
-    let o = vigil(
-        &[
-            "export",
-            "--agreement",
-            ok.to_str().unwrap(),
-            run_s,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let o = export_for(&ok, Path::new(run_s), out);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("does not match its manifest"),
@@ -927,17 +902,7 @@ fn the_personal_data_column_reaches_no_output_file() {
     // A partner package of the run, under an agreement: it must hold no name either.
     let agreement_file = agreement(tmp.path(), "partner-p", "2099-12-31", "[\"panel\"]");
     let exports = tmp.path().join("exports");
-    let e = vigil(
-        &[
-            "export",
-            "--agreement",
-            agreement_file.to_str().unwrap(),
-            run.to_str().unwrap(),
-            "--out",
-            exports.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let e = export_for(&agreement_file, &run, &exports);
     assert!(e.status.success(), "{}", stderr(&e));
     let package = printed_folder(&e);
     let mut tables = 0;
