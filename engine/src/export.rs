@@ -140,6 +140,26 @@ impl Agreement {
         {
             problems.push("measures: fatalities_best is the sum of the fatalities_<type> columns; release the total or the parts, not both".into());
         }
+        if let Some(eps) = a.dp_epsilon {
+            if !(eps.is_finite() && eps > 0.0) {
+                problems.push(format!("dp_epsilon: {eps} must be a positive number"));
+            }
+            // Noise protects an incident when we know how much one incident can add to a
+            // count: exactly 1 for event counts; fatality counts have no such bound.
+            let unbounded: Vec<&str> = a
+                .measures
+                .iter()
+                .filter(|m| !m.starts_with("events"))
+                .map(String::as_str)
+                .collect();
+            if !unbounded.is_empty() {
+                problems.push(format!(
+                    "dp_epsilon: noise needs a bound on what one incident adds to a count; event \
+                     counts have one (1), {} do(es) not: release event counts only, or drop dp_epsilon",
+                    unbounded.join(", ")
+                ));
+            }
+        }
         let event_parts = ["events_non_state", "events_one_sided", "events_state_based"];
         if a.measures.iter().any(|m| m == "events")
             && a.measures.iter().any(|m| event_parts.contains(&m.as_str()))
@@ -176,13 +196,6 @@ impl Agreement {
                 self.partner,
                 self.outputs.join(", ")
             )));
-        }
-        if self.dp_epsilon.is_some() {
-            return Err(refuse(
-                "the agreement sets dp_epsilon, but this version of vigil adds no noise yet; \
-                 exporting without it would not honour the agreement"
-                    .into(),
-            ));
         }
         Ok(())
     }
@@ -224,6 +237,63 @@ pub struct ExportManifest {
     pub files: Vec<(String, String)>,
     /// The audit log's head before this export was recorded (seq, hash).
     pub audit_head_before: Option<(u64, String)>,
+    /// The noise added, when the agreement sets a privacy budget.
+    pub privacy: Option<Privacy>,
+}
+
+/// Differential privacy of a package: what protects one incident.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Privacy {
+    /// The mechanism and the library that ran it.
+    pub mechanism: String,
+    /// What is protected: adding or removing one incident changes the output's distribution by
+    /// at most a factor e^ε.
+    pub unit: String,
+    /// The agreement's budget.
+    pub epsilon_budget: f64,
+    /// Per measure: (measure, noise scale, ε the library certifies for one incident).
+    pub measures: Vec<(String, f64, f64)>,
+    /// The ε spent in all (sum over measures; at most the budget).
+    pub epsilon_spent: f64,
+}
+
+/// Adds discrete Laplace noise to `cells` so that one incident (which adds 1 to exactly one
+/// cell) is protected with `epsilon`; returns the noisy cells, clamped at zero (post-processing,
+/// which costs no privacy), the scale and the ε OpenDP certifies.
+fn add_noise(cells: &[Vec<i64>], epsilon: f64) -> Result<(Vec<Vec<i64>>, f64, f64), EngineError> {
+    use opendp::domains::{AtomDomain, VectorDomain};
+    use opendp::measurements::make_laplace;
+    use opendp::measures::MaxDivergence;
+    use opendp::metrics::L1Distance;
+    let fail = |e: opendp::error::Error| EngineError::Invalid {
+        context: "adding noise (OpenDP)".into(),
+        message: e.to_string(),
+    };
+    // L1 sensitivity 1 → scale 1/ε; OpenDP rounds its privacy map conservatively, so widen the
+    // scale by a hair until the certified ε is within the budget.
+    let mut scale = 1.0 / epsilon;
+    let (m, spent) = loop {
+        let m = make_laplace::<_, _, MaxDivergence>(
+            VectorDomain::new(AtomDomain::<i64>::default()),
+            L1Distance::<i64>::default(),
+            scale,
+            None,
+        )
+        .map_err(fail)?;
+        let spent = m.map(&1).map_err(fail)?;
+        if spent <= epsilon {
+            break (m, spent);
+        }
+        scale *= 1.0 + 1e-9;
+    };
+    let flat: Vec<i64> = cells.iter().flatten().copied().collect();
+    let noisy = m.invoke(&flat).map_err(fail)?;
+    let cols = cells.first().map_or(0, Vec::len);
+    let out = noisy
+        .chunks(cols.max(1))
+        .map(|row| row.iter().map(|v| (*v).max(0)).collect())
+        .collect();
+    Ok((out, scale, spent))
 }
 
 /// Start of the period of `date` at `step`.
@@ -325,6 +395,7 @@ pub fn export(
     std::fs::create_dir_all(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
     let mut files = Vec::new();
     let mut tables = Vec::new();
+    let mut privacy_measures: Vec<(String, f64, f64)> = Vec::new();
     for measure in &agreement.measures {
         let col = panel
             .column(measure)
@@ -348,7 +419,7 @@ pub fn export(
         }
         let row_ids: Vec<String> = row_ids.into_iter().collect();
         let cols: Vec<NaiveDate> = cols.into_iter().collect();
-        let cells: Vec<Vec<i64>> = row_ids
+        let mut cells: Vec<Vec<i64>> = row_ids
             .iter()
             .map(|r| {
                 cols.iter()
@@ -356,6 +427,14 @@ pub fn export(
                     .collect()
             })
             .collect();
+        if let Some(budget) = agreement.dp_epsilon {
+            // The budget is split evenly over the measures: one incident counts in each.
+            let eps = budget / agreement.measures.len() as f64;
+            let (noisy, scale, spent) = add_noise(&cells, eps)?;
+            cells = noisy;
+            privacy_measures.push((measure.clone(), scale, spent));
+        }
+        // Totals are sums of the (noisy) cells, so they cost no further privacy.
         let t = suppress(&cells, agreement.k);
         let mut df = long_table(&t, &row_ids, &cols)?;
         let name = format!("{measure}.parquet");
@@ -402,6 +481,13 @@ pub fn export(
         k: agreement.k,
         files: files.clone(),
         audit_head_before: head,
+        privacy: agreement.dp_epsilon.map(|budget| Privacy {
+            mechanism: "discrete Laplace noise on every cell (OpenDP 0.16 make_laplace, OpenSSL randomness), counts clamped at 0".into(),
+            unit: "one incident".into(),
+            epsilon_budget: budget,
+            epsilon_spent: privacy_measures.iter().map(|m| m.2).sum(),
+            measures: privacy_measures.clone(),
+        }),
     };
     let mpath_out = tmp.join("manifest.json");
     let text = serde_json::to_string_pretty(&em).map_err(|e| EngineError::Json {
@@ -506,6 +592,16 @@ fn partner_readme(
         k = a.k,
         k1 = a.k - 1,
     );
+    if let Some(eps) = a.dp_epsilon {
+        s.push_str(&format!(
+            "## Noise\n\n\
+             Every cell carries random integer noise (discrete Laplace, from OpenDP), calibrated so that\n\
+             adding or removing any one incident changes the chance of any result by at most a factor\n\
+             e^{eps} (ε = {eps}, split over the measures; see `privacy` in manifest.json). Negative noisy\n\
+             counts are shown as 0, and totals are sums of the noisy cells. Individual cells are therefore\n\
+             not exact: use them for patterns over many cells, not for single months.\n\n"
+        ));
+    }
     s.push_str("| measure | published | primary | complementary |\n| --- | --- | --- | --- |\n");
     for (m, p, pr, c) in tables {
         s.push_str(&format!("| `{m}` | {p} | {pr} | {c} |\n"));

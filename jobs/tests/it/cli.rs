@@ -155,6 +155,55 @@ fn export_for(agreement: &Path, run: &Path, out: &Path) -> std::process::Output 
     )
 }
 
+/// Checks one table of a partner package (k = 5): no published count in 1..4, no row or column
+/// (totals included) hiding exactly one value. Returns the `count` column.
+fn check_package_table(package: &Path, measure: &str) -> Vec<Option<i64>> {
+    let t = read_parquet(&package.join(format!("{measure}.parquet")));
+    let kind = strs(&t, "kind");
+    let region: Vec<Option<String>> = t
+        .column("region_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(String::from))
+        .collect();
+    let period: Vec<Option<i32>> = t
+        .column("period")
+        .unwrap()
+        .cast(&DataType::Int32)
+        .unwrap()
+        .i32()
+        .unwrap()
+        .iter()
+        .collect();
+    let count: Vec<Option<i64>> = t.column("count").unwrap().i64().unwrap().iter().collect();
+    let mut hidden_by_line: std::collections::HashMap<String, usize> = Default::default();
+    let mut small = 0;
+    let mut hidden = 0;
+    for i in 0..t.height() {
+        match count[i] {
+            Some(v) if (1..5).contains(&v) => small += 1,
+            Some(_) => {}
+            None => {
+                hidden += 1;
+                // A cell is in its region's row and its period's column; a region total
+                // in its row and the column of region totals; and so on.
+                let row = region[i].clone().unwrap_or_else(|| "<period totals>".into());
+                let col = period[i].map_or_else(|| "<region totals>".into(), |p| p.to_string());
+                *hidden_by_line.entry(format!("row {row}")).or_default() += 1;
+                *hidden_by_line.entry(format!("col {col}")).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(small, 0, "{measure}: published counts in 1..4");
+    assert!(hidden > 100, "{measure}: {hidden} hidden");
+    let lone: Vec<_> = hidden_by_line.iter().filter(|(_, n)| **n == 1).collect();
+    assert!(lone.is_empty(), "{measure}: lines hiding one value: {lone:?}");
+    assert!(kind.iter().any(|k| k == "total"));
+    count
+}
+
 /// Writes an agreement file and returns its path.
 fn agreement(dir: &Path, name: &str, expires: &str, outputs: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
@@ -180,49 +229,7 @@ fn check_partner_export(run: &Path, tmp: &Path) {
     assert!(o.status.success(), "{}", stderr(&o));
     let package = printed_folder(&o);
     for measure in ["fatalities_best", "events"] {
-        let t = read_parquet(&package.join(format!("{measure}.parquet")));
-        let kind = strs(&t, "kind");
-        let region: Vec<Option<String>> = t
-            .column("region_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|v| v.map(String::from))
-            .collect();
-        let period: Vec<Option<i32>> = t
-            .column("period")
-            .unwrap()
-            .cast(&DataType::Int32)
-            .unwrap()
-            .i32()
-            .unwrap()
-            .iter()
-            .collect();
-        let count: Vec<Option<i64>> = t.column("count").unwrap().i64().unwrap().iter().collect();
-        let mut hidden_by_line: std::collections::HashMap<String, usize> = Default::default();
-        let mut small = 0;
-        let mut hidden = 0;
-        for i in 0..t.height() {
-            match count[i] {
-                Some(v) if (1..5).contains(&v) => small += 1,
-                Some(_) => {}
-                None => {
-                    hidden += 1;
-                    // A cell is in its region's row and its period's column; a region total
-                    // in its row and the column of region totals; and so on.
-                    let row = region[i].clone().unwrap_or_else(|| "<period totals>".into());
-                    let col = period[i].map_or_else(|| "<region totals>".into(), |p| p.to_string());
-                    *hidden_by_line.entry(format!("row {row}")).or_default() += 1;
-                    *hidden_by_line.entry(format!("col {col}")).or_default() += 1;
-                }
-            }
-        }
-        assert_eq!(small, 0, "{measure}: published counts in 1..4");
-        assert!(hidden > 100, "{measure}: {hidden} hidden");
-        let lone: Vec<_> = hidden_by_line.iter().filter(|(_, n)| **n == 1).collect();
-        assert!(lone.is_empty(), "{measure}: lines hiding one value: {lone:?}");
-        assert!(kind.iter().any(|k| k == "total"));
+        check_package_table(&package, measure);
     }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(package.join("manifest.json")).unwrap()).unwrap();
@@ -253,6 +260,53 @@ fn check_partner_export(run: &Path, tmp: &Path) {
         ))
         .exists()
     );
+
+    // With a privacy budget: event counts get OpenDP noise before suppression; the promises
+    // of suppression still hold, many cells move, and a budget on fatalities is refused.
+    let dp = tmp.join("partner-dp.toml");
+    std::fs::write(
+        &dp,
+        "partner = \"partner-dp\"\npurpose = \"test\"\nstart = 2020-01-01\nexpires = 2099-12-31\n\
+         outputs = [\"panel\"]\nmeasures = [\"events\"]\nlevel = \"admin1\"\n\
+         time_step = \"month\"\nk = 5\ndp_epsilon = 1.0\n",
+    )
+    .unwrap();
+    let o = export_for(&dp, run, &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let noisy_package = printed_folder(&o);
+    let exact = check_package_table(&package, "events");
+    let noisy = check_package_table(&noisy_package, "events");
+    assert_eq!(exact.len(), noisy.len());
+    let both: Vec<(i64, i64)> = exact
+        .iter()
+        .zip(&noisy)
+        .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+        .collect();
+    // Zeros mostly stay 0 (negative noise is clamped, positive noise makes a small count that
+    // is suppressed), so look at values large enough to show the noise: with scale 1 about half
+    // of them move.
+    let large: Vec<&(i64, i64)> = both.iter().filter(|(a, _)| *a >= 5).collect();
+    let moved = large.iter().filter(|(a, b)| a != b).count() as f64 / large.len() as f64;
+    assert!(large.len() > 1000, "{}", large.len());
+    assert!(
+        (0.3..0.8).contains(&moved),
+        "noise moved {moved:.3} of the published counts ≥ 5"
+    );
+    assert!(noisy.iter().flatten().all(|v| *v >= 0));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(noisy_package.join("manifest.json")).unwrap()).unwrap();
+    let spent = m["privacy"]["epsilon_spent"].as_f64().unwrap();
+    assert!(spent > 0.9 && spent <= 1.0, "ε spent {spent}");
+    std::fs::write(
+        &dp,
+        std::fs::read_to_string(&dp)
+            .unwrap()
+            .replace("[\"events\"]", "[\"fatalities_best\"]"),
+    )
+    .unwrap();
+    let o = export_for(&dp, run, &out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("noise needs a bound"), "{}", stderr(&o));
 }
 
 /// `vigil verify` notices one changed byte of a run's parquet; `vigil audit verify` notices an
@@ -289,8 +343,8 @@ fn check_tampering_is_detected(run: &Path, out: &Path) {
     let ok = vigil(&["audit", "verify", "--log", log_s], &[]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(
-        stderr(&ok).contains("3 entries, chain intact"),
-        "run, --force, export: {}",
+        stderr(&ok).contains("4 entries, chain intact"),
+        "run, --force, two exports: {}",
         stderr(&ok)
     );
     let text = std::fs::read_to_string(&log).unwrap();
