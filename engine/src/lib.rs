@@ -38,6 +38,7 @@ macro_rules! named_enum {
     };
 }
 
+pub mod access;
 pub mod alerts;
 pub mod audit;
 pub mod calibration;

@@ -70,6 +70,26 @@ struct Common {
     set: Vec<String>,
 }
 
+/// What `vigil token` does.
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make an API token for the HTTP service and add its hash to the token file. The token is
+    /// printed once, on stdout; only its sha256 is stored, so a lost token is replaced, not
+    /// recovered.
+    New {
+        /// analyst, hq or partner:<partner id>.
+        #[arg(long)]
+        role: String,
+        /// For analysts: the highest classification they may read (public, unclassified,
+        /// confidential, strictly_confidential).
+        #[arg(long)]
+        clearance: Option<String>,
+        /// The token file.
+        #[arg(long, value_name = "FILE", default_value = "tokens.toml")]
+        file: PathBuf,
+    },
+}
+
 /// What `vigil audit` does.
 #[derive(Subcommand)]
 enum AuditCommand {
@@ -263,6 +283,11 @@ enum Command {
         /// The run folder (e.g. runs/monthly/latest).
         run: PathBuf,
     },
+    /// API tokens for the HTTP service (roles: analyst, hq, partner:<id>).
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
     /// The audit log of releases (runs, partner exports, deletions).
     Audit {
         #[command(subcommand)]
@@ -434,6 +459,29 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             );
         }
         Command::Export { agreement, run, out } => return export(&agreement, &run, &out),
+        Command::Token {
+            what:
+                TokenCommand::New {
+                    role,
+                    clearance,
+                    file,
+                },
+        } => {
+            use vigil_engine::access::{Role, TokenFile};
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let clearance = clearance
+                .map(|c| c.parse::<vigil_engine::Classification>())
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let mut tokens = TokenFile::load(&file)?;
+            let token = tokens.issue(&role, clearance)?;
+            tokens.save(&file)?;
+            eprintln!(
+                "new {role} token added to {} (only its hash is stored; this is the only time it is shown)",
+                file.display()
+            );
+            println!("{token}");
+        }
         Command::Audit {
             what: AuditCommand::Verify { log },
         } => return audit_verify(&log),
