@@ -85,16 +85,6 @@ impl Drop for JobLock {
     }
 }
 
-/// This machine's host name (Linux: the kernel's; else `HOSTNAME`, else "unknown").
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Whether process `pid` exists on this host, or `None` where that cannot be told (no /proc).
 fn alive(pid: u32) -> Option<bool> {
     let proc = Path::new("/proc");
@@ -115,7 +105,7 @@ pub fn acquire(job_dir: &Path, run_id: &str) -> Result<JobLock, LockError> {
     let me = Holder {
         run_id: run_id.to_string(),
         pid: std::process::id(),
-        host: host_name(),
+        host: vigil_engine::audit::host_name(),
         since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     match std::fs::OpenOptions::new()
@@ -173,7 +163,7 @@ mod tests {
         let dead = Holder {
             run_id: "run-c".into(),
             pid: u32::MAX - 1,
-            host: host_name(),
+            host: vigil_engine::audit::host_name(),
             since: "2026-01-01T00:00:00Z".into(),
         };
         std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
