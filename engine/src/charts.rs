@@ -109,9 +109,15 @@ pub fn render_series_chart(
     )
 }
 
-/// A chart that draws itself on any plotters backend (SVG and bitmap alike).
+/// A chart that draws itself on any plotters backend (SVG and bitmap alike). [`present`] draws
+/// the frame every chart shares (header, footer, classification marking top and bottom) from
+/// [`Figure::frame`], so no chart can leave the marking out, then the chart's own part.
 trait Figure {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB>;
+    /// Title, subtitle, footer (source line) and classification marking.
+    fn frame(&self) -> [&str; 4];
+    /// Draws the chart inside the frame; `size` is the drawing area's width and height in pixels.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, size: (i32, i32))
+    -> DrawResult<(), DB>;
 }
 
 /// Loads the fonts, checks the PNG name, and draws `figure` at `size` as SVG and as PNG.
@@ -141,8 +147,9 @@ fn render_figure<F: Figure>(
 
 fn present<DB: DrawingBackend, F: Figure>(backend: DB, path: &Path, figure: &F) -> Result<(), ChartError> {
     let root = backend.into_drawing_area();
-    figure
-        .draw(&root)
+    let [title, subtitle, footer, classification] = figure.frame();
+    draw_frame(&root, title, subtitle, footer, classification)
+        .and_then(|size| figure.draw(&root, size))
         .and_then(|()| root.present())
         .map_err(|e| ChartError::Draw {
             path: path.to_path_buf(),
@@ -156,8 +163,21 @@ struct SeriesFigure<'a> {
 }
 
 impl Figure for SeriesFigure<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        draw_chart(root, self.chart, self.data)
+    fn frame(&self) -> [&str; 4] {
+        [
+            self.chart.title,
+            self.chart.subtitle,
+            self.chart.footer,
+            self.chart.classification,
+        ]
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        size: (i32, i32),
+    ) -> DrawResult<(), DB> {
+        draw_chart(root, self.chart, self.data, size)
     }
 }
 
@@ -680,14 +700,8 @@ fn draw_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &SeriesChart<'_>,
     data: &Prepared,
+    (width, _): (i32, i32),
 ) -> DrawResult<(), DB> {
-    let (width, _) = draw_frame(
-        root,
-        chart.title,
-        chart.subtitle,
-        chart.footer,
-        chart.classification,
-    )?;
     let legend_bottom = draw_legend(root, chart, width)?;
 
     // Plot. Date ticks are spaced so that their labels never touch.
@@ -854,19 +868,24 @@ pub fn render_xy_chart(chart: &XyChart<'_>, svg_path: &Path, png_path: &Path) ->
 }
 
 impl Figure for XyChart<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        draw_xy(root, self)
+    fn frame(&self) -> [&str; 4] {
+        [self.title, self.subtitle, self.footer, self.classification]
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        size: (i32, i32),
+    ) -> DrawResult<(), DB> {
+        draw_xy(root, self, size)
     }
 }
 
-fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &XyChart<'_>) -> DrawResult<(), DB> {
-    let (width, _) = draw_frame(
-        root,
-        chart.title,
-        chart.subtitle,
-        chart.footer,
-        chart.classification,
-    )?;
+fn draw_xy<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &XyChart<'_>,
+    (width, _): (i32, i32),
+) -> DrawResult<(), DB> {
     let (reference, reference_label) = chart.reference;
     let entries: Vec<LegendEntry<'_>> = (reference != Reference::None)
         .then_some((reference_label, &MARKER_GREY, Sample::Dashed(4, 4)))
@@ -1011,8 +1030,16 @@ pub fn render_heatmap(chart: &HeatmapChart<'_>, svg_path: &Path, png_path: &Path
 }
 
 impl Figure for HeatmapChart<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        draw_heatmap(root, self)
+    fn frame(&self) -> [&str; 4] {
+        [self.title, self.subtitle, self.footer, self.classification]
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        size: (i32, i32),
+    ) -> DrawResult<(), DB> {
+        draw_heatmap(root, self, size)
     }
 }
 
@@ -1032,14 +1059,8 @@ fn heat_colour(value: f64, top: f64) -> RGBColor {
 fn draw_heatmap<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &HeatmapChart<'_>,
+    _: (i32, i32),
 ) -> DrawResult<(), DB> {
-    draw_frame(
-        root,
-        chart.title,
-        chart.subtitle,
-        chart.footer,
-        chart.classification,
-    )?;
     let top = chart
         .values
         .iter()
@@ -1184,19 +1205,24 @@ pub fn render_cell_map(chart: &CellMap<'_>, svg_path: &Path, png_path: &Path) ->
 }
 
 impl Figure for CellMap<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        draw_map(root, self)
+    fn frame(&self) -> [&str; 4] {
+        [self.title, self.subtitle, self.footer, self.classification]
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        size: (i32, i32),
+    ) -> DrawResult<(), DB> {
+        draw_map(root, self, size)
     }
 }
 
-fn draw_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &CellMap<'_>) -> DrawResult<(), DB> {
-    let (width, height) = draw_frame(
-        root,
-        chart.title,
-        chart.subtitle,
-        chart.footer,
-        chart.classification,
-    )?;
+fn draw_map<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &CellMap<'_>,
+    (width, height): (i32, i32),
+) -> DrawResult<(), DB> {
     let colours: Vec<RGBColor> = (0..chart.categories.len()).map(category_colour).collect();
     let entries: Vec<LegendEntry<'_>> = chart
         .categories
@@ -1333,22 +1359,24 @@ pub fn render_small_multiples(
 }
 
 impl Figure for SmallMultiples<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
-        draw_small(root, self)
+    fn frame(&self) -> [&str; 4] {
+        [self.title, self.subtitle, self.footer, self.classification]
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        size: (i32, i32),
+    ) -> DrawResult<(), DB> {
+        draw_small(root, self, size)
     }
 }
 
 fn draw_small<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &SmallMultiples<'_>,
+    (width, _): (i32, i32),
 ) -> DrawResult<(), DB> {
-    let (width, _) = draw_frame(
-        root,
-        chart.title,
-        chart.subtitle,
-        chart.footer,
-        chart.classification,
-    )?;
     let entries: Vec<LegendEntry<'_>> = vec![
         ("observed", &HISTORY_COLOUR, Sample::Line),
         (chart.trend_label, forecast_colour(4), Sample::Dashed(9, 6)),
