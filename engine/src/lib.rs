@@ -40,6 +40,7 @@ macro_rules! named_enum {
 
 pub mod access;
 pub mod alerts;
+pub mod api;
 pub mod audit;
 pub mod calibration;
 pub mod changepoints;

@@ -332,6 +332,18 @@ pub fn write_parquet(
     run_id: &str,
 ) -> Result<(), EngineError> {
     let file = std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
+    write_parquet_to(file, df, classification, run_id, &path.display().to_string())
+}
+
+/// [`write_parquet`] into any writer (the HTTP API writes into its response); `what` names the
+/// table in an error.
+pub fn write_parquet_to<W: Write>(
+    writer: W,
+    df: &mut DataFrame,
+    classification: Classification,
+    run_id: &str,
+    what: &str,
+) -> Result<(), EngineError> {
     let kv = KeyValueMetadata::from_static(vec![
         (
             "vigil.classification".to_string(),
@@ -339,11 +351,11 @@ pub fn write_parquet(
         ),
         ("vigil.run_id".to_string(), run_id.to_string()),
     ]);
-    ParquetWriter::new(file)
+    ParquetWriter::new(writer)
         .with_compression(ParquetCompression::Zstd(None))
         .with_key_value_metadata(Some(kv))
         .finish(df)
-        .map_err(EngineError::polars(format!("writing {}", path.display())))?;
+        .map_err(EngineError::polars(format!("writing {what}")))?;
     Ok(())
 }
 

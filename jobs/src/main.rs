@@ -38,6 +38,8 @@ const EXIT_LOCKED: u8 = 4;
   vigil panel jobs/specs/monthly.toml --out out/    stages 1-2: also the zero-filled region × period panel
   vigil forecast --model runs/monthly/latest/hurdle reproduce a saved model's forecast from its run
   vigil report runs/monthly/latest                  rebuild a finished run's report.html from its files
+  vigil token new --role hq                         make an API token (printed once; only its hash is kept)
+  vigil serve --bind 127.0.0.1:8080                 the read-only HTTP API over ./runs and ./exports
 
 Exit codes: 0 success (or nothing to do), 1 failure, 2 invalid spec or usage, 3 data-quality gate failed,
 4 the job is locked by another run (or a crashed run left its lock: the message says which and what to do)."
@@ -84,6 +86,21 @@ enum TokenCommand {
         /// confidential, strictly_confidential).
         #[arg(long)]
         clearance: Option<String>,
+        /// The token file.
+        #[arg(long, value_name = "FILE", default_value = "tokens.toml")]
+        file: PathBuf,
+    },
+    /// List the tokens of the token file: id, role and clearance (secrets are never stored).
+    List {
+        /// The token file.
+        #[arg(long, value_name = "FILE", default_value = "tokens.toml")]
+        file: PathBuf,
+    },
+    /// Revoke a token by its id (the part after `vgl_`, as shown by `vigil token list` and in
+    /// the access log). A running `vigil serve` refuses it from the next request on.
+    Revoke {
+        /// The token's id.
+        id: String,
         /// The token file.
         #[arg(long, value_name = "FILE", default_value = "tokens.toml")]
         file: PathBuf,
@@ -282,6 +299,46 @@ enum Command {
     Verify {
         /// The run folder (e.g. runs/monthly/latest).
         run: PathBuf,
+    },
+    /// Serve the read-only HTTP API over the runs and partner packages, for headquarters,
+    /// analysts and partners. Every /v1 request needs `Authorization: Bearer <token>` (make
+    /// tokens with `vigil token new`); each role reads only what its clearance or agreement
+    /// allows. Prints the address it listens on (stdout) and logs one line per request (token
+    /// id, never the token). Plain HTTP: off loopback, put it behind a TLS reverse proxy (see
+    /// README). Stops gracefully on Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// The runs folder (the --out of your jobs).
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        runs: PathBuf,
+        /// The partner packages folder (the --out of vigil export).
+        #[arg(long, value_name = "DIR", default_value = "exports")]
+        exports: PathBuf,
+        /// Folder of the partners' agreement files: a partner reads its packages only while one
+        /// of them is in force.
+        #[arg(long, value_name = "DIR", default_value = "agreements")]
+        agreements: PathBuf,
+        /// The token file (re-read when it changes: new and revoked tokens apply at once).
+        #[arg(long, value_name = "FILE", default_value = "tokens.toml")]
+        tokens: PathBuf,
+        /// Requests per second per token (average).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        rate: u32,
+        /// Requests a token may make in a burst before the rate applies.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        burst: u32,
+        /// Seconds a request may take before it is answered 503.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        timeout: u64,
+        /// Largest page of table rows (`limit`).
+        #[arg(long, value_name = "ROWS", default_value_t = 10_000)]
+        max_page: usize,
+        /// Failed authentications allowed per client address and second (bursts of four
+        /// times as many); beyond that the address gets 429.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        failed_auth_rate: u32,
     },
     /// API tokens for the HTTP service (roles: analyst, hq, partner:<id>).
     Token {
@@ -482,6 +539,61 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             );
             println!("{token}");
         }
+        Command::Token {
+            what: TokenCommand::List { file },
+        } => {
+            let tokens = vigil_engine::access::TokenFile::load(&file)?;
+            for t in &tokens.token {
+                let clearance = t
+                    .clearance
+                    .map(|c| format!(" (clearance {c})"))
+                    .unwrap_or_default();
+                println!("{}  {}{clearance}", t.id, t.role);
+            }
+            eprintln!("{} token(s) in {}", tokens.token.len(), file.display());
+        }
+        Command::Token {
+            what: TokenCommand::Revoke { id, file },
+        } => {
+            let mut tokens = vigil_engine::access::TokenFile::load(&file)?;
+            let before = tokens.token.len();
+            tokens.token.retain(|t| t.id != id);
+            if tokens.token.len() == before {
+                anyhow::bail!(
+                    "no token with id {id} in {} (see `vigil token list --file {}`)",
+                    file.display(),
+                    file.display()
+                );
+            }
+            tokens.save(&file)?;
+            eprintln!("token {id} revoked in {}", file.display());
+        }
+        Command::Serve {
+            bind,
+            runs,
+            exports,
+            agreements,
+            tokens,
+            rate,
+            burst,
+            timeout,
+            max_page,
+            failed_auth_rate,
+        } => {
+            let config = vigil_engine::api::ApiConfig {
+                runs,
+                exports,
+                agreements,
+                tokens,
+                rate_per_second: rate,
+                burst,
+                timeout: std::time::Duration::from_secs(timeout),
+                max_page,
+                failures_per_second: failed_auth_rate,
+                ..vigil_engine::api::ApiConfig::default()
+            };
+            serve(&bind, config)?;
+        }
         Command::Audit {
             what: AuditCommand::Verify { log },
         } => return audit_verify(&log),
@@ -505,6 +617,62 @@ fn out_of_run(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `vigil serve`: the HTTP API until Ctrl-C or SIGTERM.
+fn serve(bind: &str, config: vigil_engine::api::ApiConfig) -> Result<()> {
+    use anyhow::Context;
+    use std::io::Write as _;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "serving plain HTTP on {addr}: put it behind a TLS reverse proxy (README, \"HTTP API\")"
+            );
+        }
+        tracing::info!(
+            "vigil API on http://{addr}: runs {}, exports {}, agreements {}, tokens {}",
+            config.runs.display(),
+            config.exports.display(),
+            config.agreements.display(),
+            config.tokens.display()
+        );
+        println!("http://{addr}");
+        std::io::stdout().flush().ok();
+        vigil_engine::api::serve(listener, config, shutdown_signal()).await?;
+        tracing::info!("stopped: requests under way were finished");
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests under way");
 }
 
 /// `vigil export --agreement FILE RUN`.
