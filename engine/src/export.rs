@@ -206,7 +206,8 @@ impl Agreement {
 pub struct ExportSummary {
     /// The package folder.
     pub folder: PathBuf,
-    /// Per measure: cells published, cells suppressed (primary, complementary).
+    /// Per measure: cells published, cells suppressed as small (primary), cells suppressed to
+    /// protect them (complementary).
     pub tables: Vec<(String, usize, usize, usize)>,
 }
 
@@ -520,8 +521,8 @@ pub fn export(
 }
 
 /// The suppressed table in long form: `kind` (cell, region_total, period_total, total),
-/// `region_id`, `period`, `count` (null where hidden), `suppressed` (primary, complementary or
-/// null).
+/// `region_id`, `period`, `count` (null where hidden), `suppressed` (true where hidden, without
+/// saying why).
 fn long_table(t: &SuppressedTable, rows: &[String], cols: &[NaiveDate]) -> Result<DataFrame, EngineError> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     let (mut kind, mut region, mut period, mut count, mut flag) = (vec![], vec![], vec![], vec![], vec![]);
@@ -537,7 +538,8 @@ fn long_table(t: &SuppressedTable, rows: &[String], cols: &[NaiveDate]) -> Resul
             period.push(cols.get(c).map(|d| (*d - epoch).num_days() as i32));
             let f = t.flags[r][c];
             count.push((!f.hidden()).then_some(t.values[r][c]));
-            flag.push(f.as_str());
+            // Hidden, not why: a "small" mark would narrow what a partner can work out.
+            flag.push(f.hidden());
         }
     }
     let n = kind.len();
@@ -575,12 +577,13 @@ fn partner_readme(
          | `region_id` | the region (`country code/admin-1 name` at admin-1; null for period totals and the total) |\n\
          | `period` | first day of the {step} (null for region totals and the total) |\n\
          | `count` | the count, or null where it is suppressed |\n\
-         | `suppressed` | null, `primary` (the count is between 1 and {k1}) or `complementary` (hidden so that a primary one cannot be worked out from the totals) |\n\n\
+         | `suppressed` | true where the count is hidden (then at least 1: zeros are always published) |\n\n\
          ## Small cells\n\n\
          Counts from 1 to {k1} are never published (k = {k}): they can point at a handful of incidents or people.\n\
-         Totals are the sums of all cells, suppressed ones included, so more cells are hidden to stop a\n\
-         suppressed count being recovered by subtracting the published cells of its row or column from\n\
-         the total. Do not try to recover suppressed values; report any way you find to do so.\n\n",
+         Totals are the sums of all cells, suppressed ones included, so more counts are hidden until no\n\
+         hidden count can be worked out from the published ones, by subtraction along a row or column or\n\
+         by solving all of them together. The table does not say which hidden counts are small. Do not\n\
+         try to recover suppressed values; report any way you find to do so.\n\n",
         partner = a.partner,
         run = m.run_id,
         as_of = m.as_of,
@@ -602,13 +605,26 @@ fn partner_readme(
              not exact: use them for patterns over many cells, not for single months.\n\n"
         ));
     }
-    s.push_str("| measure | published | primary | complementary |\n| --- | --- | --- | --- |\n");
+    s.push_str(
+        "| measure | published | hidden as small | hidden to protect them |\n| --- | --- | --- | --- |\n",
+    );
     for (m, p, pr, c) in tables {
         s.push_str(&format!("| `{m}` | {p} | {pr} | {c} |\n"));
     }
     s.push_str(
         "\n`manifest.json` lists every file with its sha256, the agreement's sha256, the run and the\n\
-         audit-log head before this release. Source data: UCDP GED (CC BY 4.0) and mission data.\n",
+         audit-log head before this release.\n\n## Sources\n\n",
     );
+    for input in &m.inputs {
+        let file = input.path.rsplit(['/', '\\']).next().unwrap_or(&input.path);
+        s.push_str(&format!("- `{file}`"));
+        if input.mapping.contains("ucdp_ged") {
+            s.push_str(
+                ": UCDP Georeferenced Event Dataset (GED), Uppsala Conflict Data Program, CC BY 4.0. \
+                 Cite Sundberg and Melander (2013), Journal of Peace Research 50(4).",
+            );
+        }
+        s.push('\n');
+    }
     s
 }

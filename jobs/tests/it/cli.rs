@@ -156,7 +156,8 @@ fn export_for(agreement: &Path, run: &Path, out: &Path) -> std::process::Output 
 }
 
 /// Checks one table of a partner package (k = 5): no published count in 1..4, no row or column
-/// (totals included) hiding exactly one value. Returns the `count` column.
+/// (totals included) hiding exactly one value, and no hidden value that one line pins down
+/// (hidden values are at least 1). Returns the `count` column.
 fn check_package_table(package: &Path, measure: &str) -> Vec<Option<i64>> {
     let t = read_parquet(&package.join(format!("{measure}.parquet")));
     let kind = strs(&t, "kind");
@@ -178,6 +179,79 @@ fn check_package_table(package: &Path, measure: &str) -> Vec<Option<i64>> {
         .iter()
         .collect();
     let count: Vec<Option<i64>> = t.column("count").unwrap().i64().unwrap().iter().collect();
+    let flag: Vec<bool> = t
+        .column("suppressed")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect();
+    // What a partner can do with one line: its parts sum to its total. Each entry goes into two
+    // lines, as a part or as the total; a hidden entry is known to be at least 1 (zeros are
+    // published). Per line: the published side c (Σ published parts − published total) and
+    // the hidden entries with sign +1 (part) or −1 (total).
+    let mut lines: std::collections::HashMap<String, (i64, Vec<(usize, i64)>)> = Default::default();
+    for i in 0..t.height() {
+        assert_eq!(
+            flag[i],
+            count[i].is_none(),
+            "row {i}: suppressed iff the count is null"
+        );
+        let (row, col) = (
+            region[i]
+                .clone()
+                .map_or_else(|| "<period totals>".into(), |r| format!("region {r}")),
+            period[i].map_or_else(|| "<region totals>".into(), |p| format!("period {p}")),
+        );
+        let (row_sign, col_sign) = match kind[i].as_str() {
+            "cell" => (1, 1),
+            "region_total" => (-1, 1),
+            "period_total" => (1, -1),
+            _ => (-1, -1),
+        };
+        for (line, sign) in [(row, row_sign), (col, col_sign)] {
+            let e = lines.entry(line).or_default();
+            match count[i] {
+                Some(v) => e.0 -= sign * v,
+                None => e.1.push((i, sign)),
+            }
+        }
+    }
+    let mut pinned = Vec::new();
+    for (name, (c, hidden)) in &lines {
+        // Σ sign·v over hidden = c, each hidden v in [1, ∞): v is pinned when the others'
+        // range leaves it one value.
+        for &(i, s) in hidden {
+            let (lo, hi) = (1i64, None::<i64>);
+            // Others' sum of sign·v: [olo, ohi] (None = infinite).
+            let (mut olo, mut ohi) = (Some(0i64), Some(0i64));
+            for &(_, sj) in hidden.iter().filter(|(j, _)| *j != i) {
+                let (tl, th) = if sj > 0 { (Some(1), None) } else { (None, Some(-1)) };
+                olo = olo.zip(tl).map(|(a, b)| a + b);
+                ohi = ohi.zip(th).map(|(a, b)| a + b);
+            }
+            // s·v = c − others → v's interval.
+            let (a, b) = (ohi.map(|h| c - h), olo.map(|l| c - l));
+            let (vlo, vhi) = if s > 0 {
+                (a, b)
+            } else {
+                (b.map(|x| -x), a.map(|x| -x))
+            };
+            let low = vlo.map_or(lo, |x| x.max(lo));
+            let high = match (vhi, hi) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            if high == Some(low) {
+                pinned.push(format!("{name}: row {i} is {low}"));
+            }
+        }
+    }
+    assert!(
+        pinned.is_empty(),
+        "{measure}: hidden values a partner can work out: {pinned:?}"
+    );
     let mut hidden_by_line: std::collections::HashMap<String, usize> = Default::default();
     let mut small = 0;
     let mut hidden = 0;
