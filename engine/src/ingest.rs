@@ -9,7 +9,8 @@ use crate::quality::{InputQuality, Rule};
 use crate::read::read_columns;
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 /// Settings of one ingest.
@@ -162,28 +163,37 @@ struct Problem {
     message: String,
 }
 
-fn raw_text(source: &Source, i: usize) -> Option<String> {
+/// The value of row `i` as text, borrowed where the source holds text.
+fn raw_text(source: &Source, i: usize) -> Option<Cow<'_, str>> {
     match source {
         Source::Absent => None,
-        Source::Constant(c) => Some(c.clone()),
-        Source::Text(ca) => ca.get(i).map(str::to_string),
-        Source::Number(ca) => ca.get(i).map(|v| v.to_string()),
-        Source::Days(ca) => ca.get(i).map(|v| crate::period::from_epoch_days(v).to_string()),
+        Source::Constant(c) => Some(Cow::Borrowed(c.as_str())),
+        Source::Text(ca) => ca.get(i).map(Cow::Borrowed),
+        Source::Number(ca) => ca.get(i).map(|v| Cow::Owned(v.to_string())),
+        Source::Days(ca) => ca
+            .get(i)
+            .map(|v| Cow::Owned(crate::period::from_epoch_days(v).to_string())),
     }
 }
 
 impl Field {
-    fn text(&self, i: usize) -> Option<String> {
+    /// Row `i`'s value, trimmed and recoded; `None` when empty. Borrowed where it can be, so
+    /// millions of rows do not mean millions of small allocations.
+    fn text(&self, i: usize) -> Option<Cow<'_, str>> {
         let (_, source) = self.sources.first()?;
         let value = raw_text(source, i)?;
-        let value = value.trim();
-        if value.is_empty() {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
             return None;
         }
-        match self.recode.as_ref().and_then(|r| r.get(value)) {
-            Some(mapped) => Some(mapped.clone()),
-            None => Some(value.to_string()),
+        if let Some(mapped) = self.recode.as_ref().and_then(|r| r.get(trimmed)) {
+            return Some(Cow::Borrowed(mapped.as_str()));
         }
+        Some(match value {
+            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+            Cow::Owned(o) if o.len() == trimmed.len() => Cow::Owned(o),
+            Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+        })
     }
 
     fn number_from(&self, source: &(String, Source), i: usize) -> Result<Option<f64>, Problem> {
@@ -306,25 +316,51 @@ fn missing(field: &'static str) -> Problem {
     }
 }
 
-#[derive(Default)]
+/// Accepted rows of one chunk, column by column (text in polars' string builders: no
+/// allocation per value).
 struct Accepted {
     index: Vec<IdxSize>,
-    incident_id: Vec<String>,
+    incident_id: StringChunkedBuilder,
     date_start: Vec<i32>,
     date_end: Vec<i32>,
-    country_code: Vec<String>,
-    country: Vec<String>,
-    admin1: Vec<Option<String>>,
-    admin2: Vec<Option<String>>,
+    country_code: StringChunkedBuilder,
+    country: StringChunkedBuilder,
+    admin1: StringChunkedBuilder,
+    admin2: StringChunkedBuilder,
     latitude: Vec<Option<f64>>,
     longitude: Vec<Option<f64>>,
     grid_id: Vec<Option<i64>>,
-    category: Vec<String>,
-    subcategory: Vec<Option<String>>,
+    category: StringChunkedBuilder,
+    subcategory: StringChunkedBuilder,
     best: Vec<i64>,
     low: Vec<i64>,
     high: Vec<i64>,
     source_row: Vec<i64>,
+}
+
+impl Accepted {
+    fn with_capacity(n: usize) -> Accepted {
+        let text = |name: &str| StringChunkedBuilder::new(name.into(), n);
+        Accepted {
+            index: Vec::with_capacity(n),
+            incident_id: text("incident_id"),
+            date_start: Vec::with_capacity(n),
+            date_end: Vec::with_capacity(n),
+            country_code: text("country_code"),
+            country: text("country"),
+            admin1: text("admin1"),
+            admin2: text("admin2"),
+            latitude: Vec::with_capacity(n),
+            longitude: Vec::with_capacity(n),
+            grid_id: Vec::with_capacity(n),
+            category: text("category"),
+            subcategory: text("subcategory"),
+            best: Vec::with_capacity(n),
+            low: Vec::with_capacity(n),
+            high: Vec::with_capacity(n),
+            source_row: Vec::with_capacity(n),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -337,6 +373,403 @@ struct Quarantined {
     message: Vec<String>,
 }
 
+/// FNV-1a (64 bits) of an incident id: a fast first look for ids that repeat. Equal hashes are
+/// only suspects; the exact comparison of the ids follows.
+fn id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Hashes of the incident ids of `df` (rows without one are left out).
+fn id_hashes(df: &DataFrame, mapping: &SchemaMapping) -> Result<Vec<u64>, EngineError> {
+    let f = prepare(df, "incident_id", mapping.fields.get("incident_id"))?;
+    Ok((0..df.height())
+        .filter_map(|i| f.text(i).map(|t| id_hash(&t)))
+        .collect())
+}
+
+/// The hashes that occur more than once: only ids with one of them can be duplicates. Sorting
+/// eight bytes a row instead of keeping every id in a map keeps memory small for large inputs.
+fn suspect_hashes(mut hashes: Vec<u64>) -> HashSet<u64> {
+    hashes.sort_unstable();
+    hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect()
+}
+
+/// Source rows (0-based) whose incident id an earlier row already used, with that first row:
+/// the exact comparison, over the rows whose id hash is a suspect, in row order.
+struct Duplicates {
+    suspects: HashSet<u64>,
+    first: HashMap<String, usize>,
+    found: HashMap<usize, usize>,
+}
+
+impl Duplicates {
+    fn new(suspects: HashSet<u64>) -> Self {
+        Duplicates {
+            suspects,
+            first: HashMap::new(),
+            found: HashMap::new(),
+        }
+    }
+
+    /// Looks at the ids of `df`, which holds source rows `offset ..`.
+    fn scan(&mut self, df: &DataFrame, offset: usize, mapping: &SchemaMapping) -> Result<(), EngineError> {
+        if self.suspects.is_empty() {
+            return Ok(());
+        }
+        let f = prepare(df, "incident_id", mapping.fields.get("incident_id"))?;
+        for i in 0..df.height() {
+            let Some(id) = f.text(i) else { continue };
+            if !self.suspects.contains(&id_hash(&id)) {
+                continue;
+            }
+            match self.first.get(id.as_ref()) {
+                Some(first) => {
+                    self.found.insert(offset + i, *first);
+                }
+                None => {
+                    self.first.insert(id.into_owned(), offset + i);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The quality rules, applied chunk after chunk of one input; what carries over between chunks
+/// is the quality report, the quarantine and the first row of each suspected duplicate id.
+struct Checker<'a> {
+    mapping: &'a SchemaMapping,
+    options: &'a IngestOptions,
+    extracted: NaiveDate,
+    grid_mapped: bool,
+    quality: InputQuality,
+    quarantine: Quarantined,
+    duplicates: HashMap<usize, usize>,
+}
+
+/// What checking one part of a chunk gives.
+struct Checked {
+    incidents: DataFrame,
+    quarantine: Quarantined,
+    quality: InputQuality,
+}
+
+/// Rows a thread checks at a time: a chunk is cut into parts of this size, checked in parallel
+/// and put back in order.
+const PART_ROWS: usize = 1 << 16;
+
+impl<'a> Checker<'a> {
+    fn new(
+        mapping: &'a SchemaMapping,
+        options: &'a IngestOptions,
+        rows: usize,
+        duplicates: HashMap<usize, usize>,
+    ) -> Self {
+        Checker {
+            mapping,
+            options,
+            extracted: options.extracted.unwrap_or(options.as_of).max(options.as_of),
+            grid_mapped: mapping.fields.contains_key("grid_id"),
+            quality: InputQuality {
+                file: options.label.clone(),
+                mapping: mapping.name.clone(),
+                rows_read: rows as u64,
+                ..Default::default()
+            },
+            quarantine: Quarantined::default(),
+            duplicates,
+        }
+    }
+
+    /// Checks the rows of `df` (source rows `offset + 1 ..`) and returns the accepted ones as
+    /// canonical incidents: parts of the chunk in parallel, results put back in row order.
+    fn check(&mut self, df: &DataFrame, offset: usize) -> Result<DataFrame, EngineError> {
+        use rayon::prelude::*;
+        let starts: Vec<usize> = (0..df.height().max(1)).step_by(PART_ROWS).collect();
+        let parts: Vec<Checked> = starts
+            .par_iter()
+            .map(|&start| self.check_part(&df.slice(start as i64, PART_ROWS), offset + start))
+            .collect::<Result<_, _>>()?;
+        let mut frames = Vec::with_capacity(parts.len());
+        for part in parts {
+            frames.push(part.incidents);
+            self.quarantine.append(part.quarantine);
+            let (q, p) = (&mut self.quality, part.quality);
+            q.rows_accepted += p.rows_accepted;
+            q.rows_quarantined += p.rows_quarantined;
+            q.rows_excluded_after_as_of += p.rows_excluded_after_as_of;
+            for (rule, n) in p.rules {
+                *q.rules.entry(rule).or_default() += n;
+            }
+            for (rule, n) in p.warnings {
+                *q.warnings.entry(rule).or_default() += n;
+            }
+            for (rule, rows) in p.warning_examples {
+                let ex = q.warning_examples.entry(rule).or_default();
+                ex.extend(rows);
+                ex.truncate(20);
+            }
+        }
+        let mut out = frames.into_iter();
+        let mut incidents = out
+            .next()
+            .ok_or_else(|| EngineError::EmptyPanel("no chunk to check".into()))?;
+        for f in out {
+            incidents
+                .vstack_mut_owned(f)
+                .map_err(EngineError::polars("stacking checked rows"))?;
+        }
+        Ok(incidents)
+    }
+
+    /// Checks one part: the rows of `df`, source rows `offset + 1 ..`.
+    fn check_part(&self, df: &DataFrame, offset: usize) -> Result<Checked, EngineError> {
+        let n = df.height();
+        let mapping = self.mapping;
+        let options = self.options;
+        let extracted = self.extracted;
+        let grid_mapped = self.grid_mapped;
+        let field = |name: &'static str| prepare(df, name, mapping.fields.get(name));
+        let f_id = field("incident_id")?;
+        let f_start = field("date_start")?;
+        let f_end = field("date_end")?;
+        let f_cc = field("country_code")?;
+        let f_country = field("country")?;
+        let f_a1 = field("admin1")?;
+        let f_a2 = field("admin2")?;
+        let f_lat = field("latitude")?;
+        let f_lon = field("longitude")?;
+        let f_grid = field("grid_id")?;
+        let f_cat = field("category")?;
+        let f_sub = field("subcategory")?;
+        let f_best = field("fatalities_best")?;
+        let f_low = field("fatalities_low")?;
+        let f_high = field("fatalities_high")?;
+        let mut part_quality = InputQuality::default();
+        let quality = &mut part_quality;
+        let mut part_quarantine = Quarantined::default();
+        let q = &mut part_quarantine;
+        let duplicates = &self.duplicates;
+        let mut acc = Accepted::with_capacity(n);
+        for i in 0..n {
+            let row_no = (offset + i) as i64 + 1;
+            let mut problems: Vec<Problem> = Vec::new();
+            let mut warnings: Vec<Rule> = Vec::new();
+            macro_rules! take {
+                ($e:expr) => {
+                    match $e {
+                        Ok(v) => v,
+                        Err(p) => {
+                            problems.push(p);
+                            None
+                        }
+                    }
+                };
+            }
+
+            let id = f_id.text(i);
+            match &id {
+                None => problems.push(missing("incident_id")),
+                Some(id) => {
+                    if let Some(first) = duplicates.get(&(offset + i)) {
+                        problems.push(Problem {
+                            rule: Rule::DuplicateIncidentId,
+                            field: "incident_id",
+                            value: Some(truncate(id)),
+                            message: format!(
+                                "incident_id '{}' was already used by source row {}",
+                                truncate(id),
+                                first + 1
+                            ),
+                        });
+                    }
+                }
+            }
+            let start = take!(f_start.date(i));
+            let end = take!(f_end.date(i));
+            if start.is_none() && !problems.iter().any(|p| p.field == "date_start") {
+                problems.push(missing("date_start"));
+            }
+            if let (Some(s), Some(e)) = (start, end)
+                && e < s
+            {
+                problems.push(Problem {
+                    rule: Rule::DateEndBeforeStart,
+                    field: "date_end",
+                    value: Some(e.to_string()),
+                    message: format!("date_end {e} is before date_start {s}"),
+                });
+            }
+            if let Some(s) = start
+                && s > extracted
+            {
+                problems.push(Problem {
+                    rule: Rule::DateAfterAsOf,
+                    field: "date_start",
+                    value: Some(s.to_string()),
+                    message: format!("date_start {s} is after the data's as-of date {extracted}"),
+                });
+            }
+            let cc = f_cc.text(i);
+            if cc.is_none() {
+                problems.push(missing("country_code"));
+            }
+            let lat = take!(f_lat.real(i));
+            let lon = take!(f_lon.real(i));
+            let mut coords_ok = true;
+            for (name, value, limit) in [("latitude", lat, 90.0), ("longitude", lon, 180.0)] {
+                if let Some(v) = value
+                    && !(-limit..=limit).contains(&v)
+                {
+                    coords_ok = false;
+                    problems.push(Problem {
+                        rule: Rule::CoordinatesOutOfRange,
+                        field: name,
+                        value: Some(v.to_string()),
+                        message: format!("{name} {v} is outside [-{limit}, {limit}]"),
+                    });
+                }
+            }
+            if lat.is_some() != lon.is_some()
+                && !problems
+                    .iter()
+                    .any(|p| p.field == "latitude" || p.field == "longitude")
+            {
+                coords_ok = false;
+                problems.push(Problem {
+                    rule: Rule::CoordinatesIncomplete,
+                    field: if lat.is_some() { "longitude" } else { "latitude" },
+                    value: None,
+                    message: "only one of latitude and longitude is given".to_string(),
+                });
+            }
+            let derived_grid = match (lat, lon) {
+                (Some(a), Some(o)) if coords_ok => Some(prio_grid_id(a, o)),
+                _ => None,
+            };
+            let grid = if grid_mapped {
+                let g = take!(f_grid.count(i));
+                if let (Some(g), Some(d)) = (g, derived_grid)
+                    && g != d
+                {
+                    problems.push(Problem {
+                        rule: Rule::GridIdMismatch,
+                        field: "grid_id",
+                        value: Some(g.to_string()),
+                        message: format!(
+                            "grid_id {g} does not contain ({}, {}); the PRIO-GRID cell there is {d}",
+                            lat.unwrap_or_default(),
+                            lon.unwrap_or_default()
+                        ),
+                    });
+                }
+                g
+            } else {
+                derived_grid
+            };
+            let category = f_cat.text(i);
+            match &category {
+                None => problems.push(missing("category")),
+                Some(c) if !mapping.categories.iter().any(|k| k == c) => problems.push(Problem {
+                    rule: Rule::UnknownCategory,
+                    field: "category",
+                    value: Some(truncate(c)),
+                    message: format!(
+                        "category '{}' is not one of {:?} after recoding; add it to the mapping's recode table or categories",
+                        truncate(c),
+                        mapping.categories
+                    ),
+                }),
+                Some(_) => {}
+            }
+            let best = take!(f_best.count(i));
+            if best.is_none() && !problems.iter().any(|p| p.field == "fatalities_best") {
+                problems.push(missing("fatalities_best"));
+            }
+            let low = take!(f_low.count(i));
+            let high = take!(f_high.count(i));
+            if let (Some(b), Some(l), Some(h)) = (best, low, high) {
+                if l > h {
+                    warnings.push(Rule::LowAboveHigh);
+                }
+                if b < l || b > h {
+                    warnings.push(Rule::BestOutsideLowHigh);
+                }
+            }
+
+            if problems.is_empty() {
+                let (Some(id), Some(start), Some(cc), Some(category), Some(best)) =
+                    (id, start, cc, category, best)
+                else {
+                    continue; // unreachable: each None above added a problem
+                };
+                if start > options.as_of {
+                    quality.rows_excluded_after_as_of += 1;
+                    continue;
+                }
+                for w in warnings {
+                    *quality.warnings.entry(w.name().to_string()).or_default() += 1;
+                    let ex = quality.warning_examples.entry(w.name().to_string()).or_default();
+                    if ex.len() < 20 {
+                        ex.push(row_no as u64);
+                    }
+                }
+                acc.index.push(i as IdxSize);
+                acc.incident_id.append_value(id.as_ref());
+                acc.date_start.push(to_epoch_days(start));
+                acc.date_end.push(to_epoch_days(end.unwrap_or(start)));
+                match f_country.text(i) {
+                    Some(c) => acc.country.append_value(c.as_ref()),
+                    None => acc.country.append_value(cc.as_ref()),
+                }
+                acc.country_code.append_value(cc.as_ref());
+                acc.admin1.append_option(f_a1.text(i));
+                acc.admin2.append_option(f_a2.text(i));
+                acc.latitude.push(lat);
+                acc.longitude.push(lon);
+                acc.grid_id.push(grid);
+                acc.category.append_value(category.as_ref());
+                acc.subcategory.append_option(f_sub.text(i));
+                acc.best.push(best);
+                acc.low.push(low.unwrap_or(best));
+                acc.high.push(high.unwrap_or(best));
+                acc.source_row.push(row_no);
+            } else {
+                quality.rows_quarantined += 1;
+                let mut rules_seen = Vec::new();
+                for p in problems {
+                    if !rules_seen.contains(&p.rule) {
+                        rules_seen.push(p.rule);
+                        *quality.rules.entry(p.rule.name().to_string()).or_default() += 1;
+                    }
+                    q.source_row.push(row_no);
+                    q.incident_id.push(id.as_deref().map(str::to_string));
+                    q.rule.push(p.rule.name());
+                    q.field.push(p.field);
+                    q.value.push(p.value);
+                    q.message.push(p.message);
+                }
+            }
+        }
+        quality.rows_accepted += acc.index.len() as u64;
+        Ok(Checked {
+            incidents: build_incidents(df, acc, mapping)?,
+            quarantine: part_quarantine,
+            quality: part_quality,
+        })
+    }
+
+    /// The quarantine table and the quality report, once every chunk is checked.
+    fn finish(self) -> Result<(DataFrame, InputQuality), EngineError> {
+        Ok((
+            build_quarantine(&self.options.label, self.quarantine)?,
+            self.quality,
+        ))
+    }
+}
+
 /// Reads one input and applies the quality rules.
 pub fn ingest(
     path: &Path,
@@ -346,245 +779,79 @@ pub fn ingest(
     let columns = mapping.source_columns();
     let separator = mapping.csv.separator.as_bytes().first().copied().unwrap_or(b',');
     let df = read_columns(path, &columns, separator, &mapping.path)?;
-    let n = df.height();
-
-    let field = |name: &'static str| prepare(&df, name, mapping.fields.get(name));
-    let f_id = field("incident_id")?;
-    let f_start = field("date_start")?;
-    let f_end = field("date_end")?;
-    let f_cc = field("country_code")?;
-    let f_country = field("country")?;
-    let f_a1 = field("admin1")?;
-    let f_a2 = field("admin2")?;
-    let f_lat = field("latitude")?;
-    let f_lon = field("longitude")?;
-    let f_grid = field("grid_id")?;
-    let f_cat = field("category")?;
-    let f_sub = field("subcategory")?;
-    let f_best = field("fatalities_best")?;
-    let f_low = field("fatalities_low")?;
-    let f_high = field("fatalities_high")?;
-    let grid_mapped = mapping.fields.contains_key("grid_id");
-
-    let extracted = options.extracted.unwrap_or(options.as_of).max(options.as_of);
-    let mut quality = InputQuality {
-        file: options.label.clone(),
-        mapping: mapping.name.clone(),
-        rows_read: n as u64,
-        ..Default::default()
-    };
-    let mut acc = Accepted::default();
-    let mut q = Quarantined::default();
-    let mut first_seen: HashMap<String, usize> = HashMap::new();
-
-    for i in 0..n {
-        let row_no = i as i64 + 1;
-        let mut problems: Vec<Problem> = Vec::new();
-        let mut warnings: Vec<Rule> = Vec::new();
-        macro_rules! take {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(p) => {
-                        problems.push(p);
-                        None
-                    }
-                }
-            };
-        }
-
-        let id = f_id.text(i);
-        match &id {
-            None => problems.push(missing("incident_id")),
-            Some(id) => {
-                if let Some(first) = first_seen.get(id) {
-                    problems.push(Problem {
-                        rule: Rule::DuplicateIncidentId,
-                        field: "incident_id",
-                        value: Some(truncate(id)),
-                        message: format!(
-                            "incident_id '{}' was already used by source row {}",
-                            truncate(id),
-                            first + 1
-                        ),
-                    });
-                } else {
-                    first_seen.insert(id.clone(), i);
-                }
-            }
-        }
-        let start = take!(f_start.date(i));
-        let end = take!(f_end.date(i));
-        if start.is_none() && !problems.iter().any(|p| p.field == "date_start") {
-            problems.push(missing("date_start"));
-        }
-        if let (Some(s), Some(e)) = (start, end)
-            && e < s
-        {
-            problems.push(Problem {
-                rule: Rule::DateEndBeforeStart,
-                field: "date_end",
-                value: Some(e.to_string()),
-                message: format!("date_end {e} is before date_start {s}"),
-            });
-        }
-        if let Some(s) = start
-            && s > extracted
-        {
-            problems.push(Problem {
-                rule: Rule::DateAfterAsOf,
-                field: "date_start",
-                value: Some(s.to_string()),
-                message: format!("date_start {s} is after the data's as-of date {extracted}"),
-            });
-        }
-        let cc = f_cc.text(i);
-        if cc.is_none() {
-            problems.push(missing("country_code"));
-        }
-        let lat = take!(f_lat.real(i));
-        let lon = take!(f_lon.real(i));
-        let mut coords_ok = true;
-        for (name, value, limit) in [("latitude", lat, 90.0), ("longitude", lon, 180.0)] {
-            if let Some(v) = value
-                && !(-limit..=limit).contains(&v)
-            {
-                coords_ok = false;
-                problems.push(Problem {
-                    rule: Rule::CoordinatesOutOfRange,
-                    field: name,
-                    value: Some(v.to_string()),
-                    message: format!("{name} {v} is outside [-{limit}, {limit}]"),
-                });
-            }
-        }
-        if lat.is_some() != lon.is_some()
-            && !problems
-                .iter()
-                .any(|p| p.field == "latitude" || p.field == "longitude")
-        {
-            coords_ok = false;
-            problems.push(Problem {
-                rule: Rule::CoordinatesIncomplete,
-                field: if lat.is_some() { "longitude" } else { "latitude" },
-                value: None,
-                message: "only one of latitude and longitude is given".to_string(),
-            });
-        }
-        let derived_grid = match (lat, lon) {
-            (Some(a), Some(o)) if coords_ok => Some(prio_grid_id(a, o)),
-            _ => None,
-        };
-        let grid = if grid_mapped {
-            let g = take!(f_grid.count(i));
-            if let (Some(g), Some(d)) = (g, derived_grid)
-                && g != d
-            {
-                problems.push(Problem {
-                    rule: Rule::GridIdMismatch,
-                    field: "grid_id",
-                    value: Some(g.to_string()),
-                    message: format!(
-                        "grid_id {g} does not contain ({}, {}); the PRIO-GRID cell there is {d}",
-                        lat.unwrap_or_default(),
-                        lon.unwrap_or_default()
-                    ),
-                });
-            }
-            g
-        } else {
-            derived_grid
-        };
-        let category = f_cat.text(i);
-        match &category {
-            None => problems.push(missing("category")),
-            Some(c) if !mapping.categories.contains(c) => problems.push(Problem {
-                rule: Rule::UnknownCategory,
-                field: "category",
-                value: Some(truncate(c)),
-                message: format!(
-                    "category '{}' is not one of {:?} after recoding; add it to the mapping's recode table or categories",
-                    truncate(c),
-                    mapping.categories
-                ),
-            }),
-            Some(_) => {}
-        }
-        let best = take!(f_best.count(i));
-        if best.is_none() && !problems.iter().any(|p| p.field == "fatalities_best") {
-            problems.push(missing("fatalities_best"));
-        }
-        let low = take!(f_low.count(i));
-        let high = take!(f_high.count(i));
-        if let (Some(b), Some(l), Some(h)) = (best, low, high) {
-            if l > h {
-                warnings.push(Rule::LowAboveHigh);
-            }
-            if b < l || b > h {
-                warnings.push(Rule::BestOutsideLowHigh);
-            }
-        }
-
-        if problems.is_empty() {
-            let (Some(id), Some(start), Some(cc), Some(category), Some(best)) =
-                (id, start, cc, category, best)
-            else {
-                continue; // unreachable: each None above added a problem
-            };
-            if start > options.as_of {
-                quality.rows_excluded_after_as_of += 1;
-                continue;
-            }
-            for w in warnings {
-                *quality.warnings.entry(w.name().to_string()).or_default() += 1;
-                let ex = quality.warning_examples.entry(w.name().to_string()).or_default();
-                if ex.len() < 20 {
-                    ex.push(row_no as u64);
-                }
-            }
-            acc.index.push(i as IdxSize);
-            acc.incident_id.push(id);
-            acc.date_start.push(to_epoch_days(start));
-            acc.date_end.push(to_epoch_days(end.unwrap_or(start)));
-            acc.country.push(f_country.text(i).unwrap_or_else(|| cc.clone()));
-            acc.country_code.push(cc);
-            acc.admin1.push(f_a1.text(i));
-            acc.admin2.push(f_a2.text(i));
-            acc.latitude.push(lat);
-            acc.longitude.push(lon);
-            acc.grid_id.push(grid);
-            acc.category.push(category);
-            acc.subcategory.push(f_sub.text(i));
-            acc.best.push(best);
-            acc.low.push(low.unwrap_or(best));
-            acc.high.push(high.unwrap_or(best));
-            acc.source_row.push(row_no);
-        } else {
-            quality.rows_quarantined += 1;
-            let mut rules_seen = Vec::new();
-            for p in problems {
-                if !rules_seen.contains(&p.rule) {
-                    rules_seen.push(p.rule);
-                    *quality.rules.entry(p.rule.name().to_string()).or_default() += 1;
-                }
-                q.source_row.push(row_no);
-                q.incident_id.push(id.clone());
-                q.rule.push(p.rule.name());
-                q.field.push(p.field);
-                q.value.push(p.value);
-                q.message.push(p.message);
-            }
-        }
-    }
-    quality.rows_accepted = acc.index.len() as u64;
-
-    let incidents = build_incidents(&df, acc, mapping)?;
-    let quarantine = build_quarantine(&options.label, q)?;
+    let mut duplicates = Duplicates::new(suspect_hashes(id_hashes(&df, mapping)?));
+    duplicates.scan(&df, 0, mapping)?;
+    let mut checker = Checker::new(mapping, options, df.height(), duplicates.found);
+    let incidents = checker.check(&df, 0)?;
+    let (quarantine, quality) = checker.finish()?;
     Ok(Ingested {
         incidents,
         quarantine,
         quality,
     })
+}
+
+/// [`ingest`] in chunks of `chunk_rows` source rows, for inputs too large to hold at once: each
+/// chunk's accepted incidents go to `sink` as soon as they are checked, so memory does not grow
+/// with the input. The result is the same as [`ingest`]'s, cut into pieces: the same rows
+/// accepted, quarantined (with the same rules and row numbers; a duplicate id is found across
+/// chunks) and counted. Parquet and Arrow IPC inputs are read a chunk at a time; CSV is read
+/// whole and then checked in chunks.
+pub fn ingest_chunked(
+    path: &Path,
+    mapping: &SchemaMapping,
+    options: &IngestOptions,
+    chunk_rows: usize,
+    sink: &mut dyn FnMut(DataFrame) -> Result<(), EngineError>,
+) -> Result<(DataFrame, InputQuality), EngineError> {
+    let columns = mapping.source_columns();
+    let separator = mapping.csv.separator.as_bytes().first().copied().unwrap_or(b',');
+    let chunk_rows = chunk_rows.max(1);
+    let started = std::time::Instant::now();
+    let source = crate::read::ChunkedSource::open(path, &columns, separator, &mapping.path)?;
+    let rows = source.rows();
+    // First pass: the ids alone, to find the hashes that repeat.
+    let id_field = mapping.fields.get("incident_id");
+    let id_columns: Vec<String> = id_field
+        .map(|f| f.columns().map(str::to_string).collect())
+        .unwrap_or_default();
+    let duplicates = if id_columns.is_empty() {
+        // A constant id (odd, but allowed): every row after the first repeats it.
+        let constant = id_field.and_then(|f| f.constant.as_deref()).is_some();
+        (1..rows).filter(|_| constant).map(|r| (r, 0)).collect()
+    } else {
+        let mut hashes = Vec::with_capacity(rows);
+        for offset in (0..rows).step_by(chunk_rows) {
+            let df = source.read(&id_columns, offset, chunk_rows)?;
+            hashes.extend(id_hashes(&df, mapping)?);
+        }
+        let mut duplicates = Duplicates::new(suspect_hashes(hashes));
+        if !duplicates.suspects.is_empty() {
+            for offset in (0..rows).step_by(chunk_rows) {
+                duplicates.scan(&source.read(&id_columns, offset, chunk_rows)?, offset, mapping)?;
+            }
+        }
+        duplicates.found
+    };
+    let ids_read = started.elapsed().as_secs_f64();
+    let mut checker = Checker::new(mapping, options, rows, duplicates);
+    let (mut reading, mut checking, mut sinking) = (0.0, 0.0, 0.0);
+    for offset in (0..rows).step_by(chunk_rows) {
+        let t = std::time::Instant::now();
+        let df = source.read(&columns, offset, chunk_rows)?;
+        reading += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let incidents = checker.check(&df, offset)?;
+        checking += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        sink(incidents)?;
+        sinking += t.elapsed().as_secs_f64();
+    }
+    tracing::debug!(
+        "{}: {rows} rows in chunks of {chunk_rows}: ids {ids_read:.1} s, reading {reading:.1} s, checking {checking:.1} s, aggregating and writing {sinking:.1} s",
+        options.label
+    );
+    checker.finish()
 }
 
 fn date_column(name: &str, days: Vec<i32>) -> Result<Column, EngineError> {
@@ -598,19 +865,20 @@ fn build_incidents(
 ) -> Result<DataFrame, EngineError> {
     let height = a.index.len();
     let dataset = mapping.source_dataset.as_str();
+    let text = |b: StringChunkedBuilder| b.finish().into_column();
     let mut columns = vec![
-        Column::new("incident_id".into(), a.incident_id),
+        text(a.incident_id),
         date_column("date_start", a.date_start)?,
         date_column("date_end", a.date_end)?,
-        Column::new("country_code".into(), a.country_code),
-        Column::new("country".into(), a.country),
-        Column::new("admin1".into(), a.admin1),
-        Column::new("admin2".into(), a.admin2),
+        text(a.country_code),
+        text(a.country),
+        text(a.admin1),
+        text(a.admin2),
         Column::new("latitude".into(), a.latitude),
         Column::new("longitude".into(), a.longitude),
         Column::new("grid_id".into(), a.grid_id),
-        Column::new("category".into(), a.category),
-        Column::new("subcategory".into(), a.subcategory),
+        text(a.category),
+        text(a.subcategory),
         Column::new("fatalities_best".into(), a.best),
         Column::new("fatalities_low".into(), a.low),
         Column::new("fatalities_high".into(), a.high),
@@ -628,6 +896,18 @@ fn build_incidents(
         }
     }
     DataFrame::new(height, columns).map_err(EngineError::polars("building the incidents table"))
+}
+
+impl Quarantined {
+    /// Moves `other`'s rows after this one's.
+    fn append(&mut self, mut other: Quarantined) {
+        self.source_row.append(&mut other.source_row);
+        self.incident_id.append(&mut other.incident_id);
+        self.rule.append(&mut other.rule);
+        self.field.append(&mut other.field);
+        self.value.append(&mut other.value);
+        self.message.append(&mut other.message);
+    }
 }
 
 fn build_quarantine(label: &str, q: Quarantined) -> Result<DataFrame, EngineError> {
@@ -650,27 +930,17 @@ fn build_quarantine(label: &str, q: Quarantined) -> Result<DataFrame, EngineErro
 /// Stacks several inputs' incident tables into one. Extras missing from an input are added as
 /// nulls, so every input keeps its declared extras.
 pub fn combine(frames: Vec<DataFrame>) -> Result<DataFrame, EngineError> {
-    let mut all: Vec<(String, DataType)> = Vec::new();
+    let mut schema = Schema::default();
     for f in &frames {
         for c in f.columns() {
-            if !all.iter().any(|(n, _)| n == c.name().as_str()) {
-                all.push((c.name().to_string(), c.dtype().clone()));
+            if schema.get(c.name()).is_none() {
+                schema.insert(c.name().clone(), c.dtype().clone());
             }
         }
     }
     let mut out: Option<DataFrame> = None;
     for f in frames {
-        let h = f.height();
-        let cols: Vec<Column> = all
-            .iter()
-            .map(|(name, dtype)| match f.column(name) {
-                Ok(c) => c
-                    .cast(dtype)
-                    .map_err(EngineError::polars(format!("aligning column {name}"))),
-                Err(_) => Ok(Column::full_null(name.as_str().into(), h, dtype)),
-            })
-            .collect::<Result<_, _>>()?;
-        let aligned = DataFrame::new(h, cols).map_err(EngineError::polars("aligning inputs"))?;
+        let aligned = crate::output::align(&f, &schema)?;
         match &mut out {
             None => out = Some(aligned),
             Some(o) => {
@@ -680,4 +950,102 @@ pub fn combine(frames: Vec<DataFrame>) -> Result<DataFrame, EngineError> {
         }
     }
     out.ok_or_else(|| EngineError::EmptyPanel("the job has no inputs".to_string()))
+}
+
+/// One input of a job, as [`ingest_job`] takes it.
+pub struct JobInput<'a> {
+    /// The source file.
+    pub path: &'a Path,
+    /// Its schema mapping.
+    pub mapping: &'a SchemaMapping,
+    /// As-of, extract date and label.
+    pub options: IngestOptions,
+}
+
+/// What [`ingest_job`] gives.
+pub struct IngestedJob {
+    /// The accepted incidents of every input, summed by geography, category and period (see
+    /// [`crate::panel::aggregate_incidents`]): every panel of the run is built from this.
+    pub aggregated: DataFrame,
+    /// Rejected rows of every input.
+    pub quarantine: DataFrame,
+    /// One quality report per input.
+    pub quality: Vec<InputQuality>,
+    /// Accepted incidents written.
+    pub accepted: u64,
+}
+
+/// Rows checked at a time by [`ingest_job`]: memory stays bounded whatever an input's size.
+pub const CHUNK_ROWS: usize = 1 << 20;
+
+/// Ingests a job's inputs in chunks ([`ingest_chunked`]): the accepted incidents are written to
+/// `incidents` (when given) as they come, input after input in source order, with the canonical
+/// columns and every input's extras (nulls where an input has none), and kept in memory only as
+/// their aggregate at `frequency`. So a run's memory grows with regions × periods, not with
+/// incidents.
+pub fn ingest_job(
+    inputs: &[JobInput<'_>],
+    frequency: crate::Frequency,
+    chunk_rows: usize,
+    mut incidents: Option<crate::output::TableWriter>,
+) -> Result<IngestedJob, EngineError> {
+    let mut aggregates = Vec::new();
+    let mut quarantine = Vec::new();
+    let mut quality = Vec::new();
+    for input in inputs {
+        let (q, report) = ingest_chunked(
+            input.path,
+            input.mapping,
+            &input.options,
+            chunk_rows,
+            &mut |chunk| {
+                aggregates.push(crate::panel::aggregate_chunk(&chunk, frequency)?);
+                if let Some(w) = incidents.as_mut() {
+                    w.write(&chunk)?;
+                }
+                Ok(())
+            },
+        )?;
+        quarantine.push(q);
+        quality.push(report);
+    }
+    let accepted = quality.iter().map(|q| q.rows_accepted).sum();
+    if let Some(w) = incidents {
+        w.finish()?;
+    }
+    // Unsorted: every use of the aggregate is independent of its row order.
+    let aggregated = crate::panel::aggregate_chunk(&combine(aggregates)?, frequency)?;
+    Ok(IngestedJob {
+        aggregated,
+        quarantine: combine(quarantine)?,
+        quality,
+        accepted,
+    })
+}
+
+/// The columns of the incidents table of a job with these inputs: the canonical ones, then each
+/// input's extras (in mapping order, first input first) with the type its source gives them.
+pub fn incidents_schema(inputs: &[JobInput<'_>]) -> Result<Schema, EngineError> {
+    let mut schema: Schema = canonical_schema()
+        .into_iter()
+        .map(|(n, t)| (PlSmallStr::from(n), t))
+        .collect();
+    for input in inputs {
+        let separator = input
+            .mapping
+            .csv
+            .separator
+            .as_bytes()
+            .first()
+            .copied()
+            .unwrap_or(b',');
+        let source = crate::read::source_schema(input.path, separator)?;
+        for extra in &input.mapping.extras {
+            if schema.get(extra.as_str()).is_none() {
+                let dtype = source.get(extra.as_str()).cloned().unwrap_or(DataType::String);
+                schema.insert(extra.as_str().into(), dtype);
+            }
+        }
+    }
+    Ok(schema)
 }

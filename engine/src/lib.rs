@@ -69,6 +69,7 @@ pub mod seasonality;
 pub mod series;
 pub mod shard;
 pub mod suppress;
+pub mod synth;
 pub mod trend;
 
 pub use classification::Classification;

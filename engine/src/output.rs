@@ -359,6 +359,83 @@ pub fn write_parquet_to<W: Write>(
     Ok(())
 }
 
+/// A parquet table written a batch at a time (zstd, with vigil's key-value metadata when a
+/// classification is given), for tables too large to hold in memory at once.
+pub struct TableWriter {
+    path: PathBuf,
+    writer: polars::io::parquet::write::BatchedWriter<std::fs::File>,
+    schema: Schema,
+    rows: u64,
+}
+
+impl TableWriter {
+    /// Creates `path` for tables of `schema`; `stamp` is the classification and run id to record
+    /// in the file's metadata (as [`write_parquet`] does).
+    pub fn create(
+        path: &Path,
+        schema: Schema,
+        stamp: Option<(Classification, &str)>,
+    ) -> Result<Self, EngineError> {
+        let file = std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
+        let kv = stamp.map(|(c, run_id)| {
+            KeyValueMetadata::from_static(vec![
+                ("vigil.classification".to_string(), c.as_str().to_string()),
+                ("vigil.run_id".to_string(), run_id.to_string()),
+            ])
+        });
+        let writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_key_value_metadata(kv)
+            .batched(&schema)
+            .map_err(EngineError::polars(format!("writing {}", path.display())))?;
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            writer,
+            schema,
+            rows: 0,
+        })
+    }
+
+    /// The schema every batch is cast to.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Appends `df`, its columns put in the table's order and cast to its types (a column the
+    /// batch lacks is written as nulls).
+    pub fn write(&mut self, df: &DataFrame) -> Result<(), EngineError> {
+        let aligned = align(df, &self.schema)?;
+        self.writer
+            .write_batch(&aligned)
+            .map_err(EngineError::polars(format!("writing {}", self.path.display())))?;
+        self.rows += df.height() as u64;
+        Ok(())
+    }
+
+    /// Finishes the file; returns the rows written.
+    pub fn finish(self) -> Result<u64, EngineError> {
+        self.writer
+            .finish()
+            .map_err(EngineError::polars(format!("writing {}", self.path.display())))?;
+        Ok(self.rows)
+    }
+}
+
+/// `df` with exactly the columns of `schema`, in its order and types; missing ones as nulls.
+pub fn align(df: &DataFrame, schema: &Schema) -> Result<DataFrame, EngineError> {
+    let h = df.height();
+    let cols: Vec<Column> = schema
+        .iter()
+        .map(|(name, dtype)| match df.column(name) {
+            Ok(c) => c
+                .cast(dtype)
+                .map_err(EngineError::polars(format!("aligning column {name}"))),
+            Err(_) => Ok(Column::full_null(name.clone(), h, dtype)),
+        })
+        .collect::<Result<_, _>>()?;
+    DataFrame::new(h, cols).map_err(EngineError::polars("aligning a table"))
+}
+
 /// Writes pretty JSON with a trailing newline.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), EngineError> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| EngineError::Json {

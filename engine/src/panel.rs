@@ -9,7 +9,7 @@ use crate::period::{Frequency, from_epoch_days, to_epoch_days};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The geographic level regions are cut at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -152,10 +152,114 @@ fn strs(df: &DataFrame, name: &str) -> Result<StringChunked, EngineError> {
         .clone())
 }
 
-/// Builds the zero-filled panel from canonical incidents.
+/// Optional column of an incidents frame: how many incidents the row stands for, in a frame made
+/// by [`aggregate_incidents`]; without it every row is one incident.
+pub const WEIGHT: &str = "n_incidents";
+
+/// The geography, category and period columns that [`aggregate_incidents`] keeps.
+const AGGREGATE_KEYS: [&str; 7] = [
+    "country_code",
+    "country",
+    "admin1",
+    "admin2",
+    "grid_id",
+    "category",
+    "date_start",
+];
+
+/// Incidents summed to one row per country, admin units, cell, category and period (of
+/// `frequency`, dated by its first day in `date_start` and `date_end`), with the fatality sums and
+/// the number of incidents in [`WEIGHT`]. [`build_panel`] gives the same panel, at any level and
+/// for the same frequency, from this frame as from the incidents themselves, at a fraction of
+/// the rows: a run builds several panels, and millions of incidents need not be kept. A frame
+/// that is already aggregated is aggregated again by summing its weights (so chunks can be
+/// combined). Rows are sorted by the keys, so the result does not depend on row order.
+pub fn aggregate_incidents(incidents: &DataFrame, frequency: Frequency) -> Result<DataFrame, EngineError> {
+    aggregate(incidents, frequency, true)
+}
+
+/// [`aggregate_incidents`] with the rows in no particular order (cheaper, for a chunk that is
+/// aggregated again with the others).
+pub fn aggregate_chunk(incidents: &DataFrame, frequency: Frequency) -> Result<DataFrame, EngineError> {
+    aggregate(incidents, frequency, false)
+}
+
+fn aggregate(incidents: &DataFrame, frequency: Frequency, sorted: bool) -> Result<DataFrame, EngineError> {
+    let ctx = |what: &str| format!("aggregating incidents: {what}");
+    let days = incidents
+        .column("date_start")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .map_err(EngineError::polars(ctx("date_start")))?;
+    let periods: Vec<Option<i32>> = days
+        .i32()
+        .map_err(EngineError::polars(ctx("date_start")))?
+        .iter()
+        .map(|d| d.map(|d| to_epoch_days(frequency.period_start(from_epoch_days(d)))))
+        .collect();
+    let period = Column::new("date_start".into(), periods)
+        .cast(&DataType::Date)
+        .map_err(EngineError::polars(ctx("periods")))?;
+    let weighted = incidents.column(WEIGHT).is_ok();
+    let mut frame = incidents
+        .select(AGGREGATE_KEYS[..6].iter().copied().chain([
+            "fatalities_best",
+            "fatalities_low",
+            "fatalities_high",
+        ]))
+        .map_err(EngineError::polars(ctx("columns")))?;
+    frame
+        .with_column(period)
+        .map_err(EngineError::polars(ctx("periods")))?;
+    let count = if weighted {
+        frame
+            .with_column(
+                incidents
+                    .column(WEIGHT)
+                    .map_err(EngineError::polars(ctx("weights")))?
+                    .clone(),
+            )
+            .map_err(EngineError::polars(ctx("weights")))?;
+        col(WEIGHT).sum()
+    } else {
+        len()
+    };
+    let keys: Vec<Expr> = AGGREGATE_KEYS.iter().map(|k| col(*k)).collect();
+    let mut lf = frame
+        .lazy()
+        .group_by(keys)
+        .agg([
+            col("fatalities_best").sum().cast(DataType::Int64),
+            col("fatalities_low").sum().cast(DataType::Int64),
+            col("fatalities_high").sum().cast(DataType::Int64),
+            count.cast(DataType::Int64).alias(WEIGHT),
+        ])
+        .with_column(col("date_start").alias("date_end"));
+    if sorted {
+        lf = lf.sort(
+            AGGREGATE_KEYS,
+            SortMultipleOptions::default().with_nulls_last(true),
+        );
+    }
+    lf.collect().map_err(EngineError::polars(ctx("summing")))
+}
+
+/// Builds the zero-filled panel from canonical incidents (or from their aggregate, see
+/// [`aggregate_incidents`]).
 pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Panel, EngineError> {
     let n = incidents.height();
     let ctx = |what: &str| format!("panel: {what}");
+    // How many incidents each row stands for.
+    let weight: Option<Int64Chunked> = match incidents.column(WEIGHT) {
+        Ok(c) => Some(
+            c.cast(&DataType::Int64)
+                .map_err(EngineError::polars(ctx("weights")))?
+                .i64()
+                .map_err(EngineError::polars(ctx("weights")))?
+                .clone(),
+        ),
+        Err(_) => None,
+    };
+    let w = |i: usize| -> u64 { weight.as_ref().map_or(1, |w| w.get(i).unwrap_or(0).max(0) as u64) };
     let cc = strs(incidents, "country_code")?;
     let country = strs(incidents, "country")?;
     let a1 = strs(incidents, "admin1")?;
@@ -199,9 +303,22 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         ..Default::default()
     };
     let mut keep: Vec<bool> = Vec::with_capacity(n);
-    let mut region_ids: Vec<String> = Vec::with_capacity(n);
+    let mut slots: Vec<IdxSize> = Vec::with_capacity(n);
     let mut ds: Vec<i32> = Vec::with_capacity(n);
     let mut regions: BTreeMap<String, RegionAttrs> = BTreeMap::new();
+    // Rows share few geographies: each distinct (country code, country, admin units, cell) gets
+    // its region id and attributes once (`slot`), and rows only look their key up, borrowing
+    // the text, so millions of rows cost no allocation each.
+    type GeoKey<'k> = (
+        Option<&'k str>,
+        Option<&'k str>,
+        Option<&'k str>,
+        Option<&'k str>,
+        Option<i64>,
+    );
+    let mut slot_of: HashMap<GeoKey<'_>, (IdxSize, bool)> = HashMap::new();
+    let mut slot_ids: Vec<String> = Vec::new();
+    let mut slot_attrs: Vec<Option<RegionAttrs>> = Vec::new();
     for i in 0..n {
         let Some(d) = start_days.get(i).map(from_epoch_days) else {
             return Err(EngineError::EmptyPanel(format!(
@@ -211,69 +328,28 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         let p = options.frequency.period_start(d);
         let inside = p >= span_start && p <= as_of_period;
         if p < span_start {
-            report.incidents_before_start += 1;
+            report.incidents_before_start += w(i);
         } else if p > as_of_period {
-            report.incidents_after_as_of += 1;
+            report.incidents_after_as_of += w(i);
         }
         keep.push(inside);
         ds.push(to_epoch_days(p));
-        let code = cc.get(i).unwrap_or(UNKNOWN).to_string();
-        let admin1 = a1.get(i).map(str::to_string);
-        let admin2 = a2.get(i).map(str::to_string);
-        let a1s = admin1.as_deref().unwrap_or(UNKNOWN);
-        let a2s = admin2.as_deref().unwrap_or(UNKNOWN);
-        let cname = country.get(i).unwrap_or(&code).to_string();
-        let id = region_id(options.level, &code, a1s, a2s, grid.get(i));
-        let (id, attrs) = match options.level {
-            Level::Country => (
-                id,
-                RegionAttrs {
-                    name: cname.clone(),
-                    country_code: code.clone(),
-                    country: cname,
-                    admin1: None,
-                    admin2: None,
-                    grid_id: None,
-                },
-            ),
-            Level::Admin1 => (
-                id,
-                RegionAttrs {
-                    name: format!("{a1s} ({cname})"),
-                    country_code: code.clone(),
-                    country: cname,
-                    admin1: Some(a1s.to_string()),
-                    admin2: None,
-                    grid_id: None,
-                },
-            ),
-            Level::Admin2 => (
-                id,
-                RegionAttrs {
-                    name: format!("{a2s}, {a1s} ({cname})"),
-                    country_code: code.clone(),
-                    country: cname,
-                    admin1: Some(a1s.to_string()),
-                    admin2: Some(a2s.to_string()),
-                    grid_id: None,
-                },
-            ),
-            Level::Grid => match grid.get(i) {
-                Some(g) => (
+        let key: GeoKey<'_> = (cc.get(i), country.get(i), a1.get(i), a2.get(i), grid.get(i));
+        let next = slot_ids.len() as IdxSize;
+        let entry = slot_of.entry(key).or_insert((next, false));
+        if entry.0 == next {
+            let code = key.0.unwrap_or(UNKNOWN).to_string();
+            let admin1 = key.2.map(str::to_string);
+            let admin2 = key.3.map(str::to_string);
+            let a1s = admin1.as_deref().unwrap_or(UNKNOWN);
+            let a2s = admin2.as_deref().unwrap_or(UNKNOWN);
+            let cname = key.1.unwrap_or(&code).to_string();
+            let id = region_id(options.level, &code, a1s, a2s, key.4);
+            let (id, attrs) = match options.level {
+                Level::Country => (
                     id,
                     RegionAttrs {
-                        name: format!("PRIO-GRID {g} ({cname})"),
-                        country_code: code.clone(),
-                        country: cname,
-                        admin1: None,
-                        admin2: None,
-                        grid_id: Some(g),
-                    },
-                ),
-                None => (
-                    id,
-                    RegionAttrs {
-                        name: format!("unknown cell ({cname})"),
+                        name: cname.clone(),
                         country_code: code.clone(),
                         country: cname,
                         admin1: None,
@@ -281,21 +357,81 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                         grid_id: None,
                     },
                 ),
-            },
-        };
-        if inside {
-            // The first spelling wins only by sort order, so the result does not depend on row order.
+                Level::Admin1 => (
+                    id,
+                    RegionAttrs {
+                        name: format!("{a1s} ({cname})"),
+                        country_code: code.clone(),
+                        country: cname,
+                        admin1: Some(a1s.to_string()),
+                        admin2: None,
+                        grid_id: None,
+                    },
+                ),
+                Level::Admin2 => (
+                    id,
+                    RegionAttrs {
+                        name: format!("{a2s}, {a1s} ({cname})"),
+                        country_code: code.clone(),
+                        country: cname,
+                        admin1: Some(a1s.to_string()),
+                        admin2: Some(a2s.to_string()),
+                        grid_id: None,
+                    },
+                ),
+                Level::Grid => match key.4 {
+                    Some(g) => (
+                        id,
+                        RegionAttrs {
+                            name: format!("PRIO-GRID {g} ({cname})"),
+                            country_code: code.clone(),
+                            country: cname,
+                            admin1: None,
+                            admin2: None,
+                            grid_id: Some(g),
+                        },
+                    ),
+                    None => (
+                        id,
+                        RegionAttrs {
+                            name: format!("unknown cell ({cname})"),
+                            country_code: code.clone(),
+                            country: cname,
+                            admin1: None,
+                            admin2: None,
+                            grid_id: None,
+                        },
+                    ),
+                },
+            };
+            slot_ids.push(id);
+            slot_attrs.push(Some(attrs));
+        }
+        let slot = entry.0 as usize;
+        if inside
+            && !entry.1
+            && let Some(attrs) = slot_attrs[slot].take()
+        {
+            entry.1 = true;
+            let id = slot_ids[slot].clone();
+            // Where rows disagree (another spelling of the country, or a grid cell on a border),
+            // the smallest country code and name win, so the result does not depend on row order.
             match regions.get_mut(&id) {
-                Some(existing) if attrs.country < existing.country => existing.country = attrs.country,
+                Some(existing)
+                    if (&attrs.country_code, &attrs.country)
+                        < (&existing.country_code, &existing.country) =>
+                {
+                    *existing = attrs;
+                }
                 Some(_) => {}
                 None => {
                     regions.insert(id.clone(), attrs);
                 }
             }
         }
-        region_ids.push(id);
+        slots.push(slot as IdxSize);
     }
-    report.incidents_in_panel = keep.iter().filter(|k| **k).count() as u64;
+    report.incidents_in_panel = (0..n).filter(|i| keep[*i]).map(w).sum();
     if regions.is_empty() {
         return Err(EngineError::EmptyPanel(format!(
             "none of the {n} incidents falls between {span_start} and {as_of_period}"
@@ -309,12 +445,20 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
     cats.sort();
     cats.dedup();
     report.categories = cats.clone();
+    let weights = match &weight {
+        Some(w) => w.clone().with_name(WEIGHT.into()).into_series(),
+        None => Series::new(WEIGHT.into(), vec![1i64; n]),
+    };
     let base = DataFrame::new(
         n,
         vec![
-            Column::new("region_id".into(), region_ids),
+            StringChunked::from_iter_values("region_id".into(), slot_ids.iter().map(String::as_str))
+                .take(&IdxCa::from_vec("slot".into(), slots))
+                .map_err(EngineError::polars(ctx("region ids")))?
+                .into_column(),
             Column::new("ds".into(), ds),
             Column::new("category".into(), category.into_series()),
+            weights.into(),
             incidents
                 .column("fatalities_best")
                 .map_err(EngineError::polars(ctx("fatalities_best")))?
@@ -347,7 +491,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         v
     };
     let mut aggs = vec![
-        len().cast(DataType::Int64).alias("events"),
+        col(WEIGHT).sum().cast(DataType::Int64).alias("events"),
         col("fatalities_best").sum().cast(DataType::Int64),
         col("fatalities_low").sum().cast(DataType::Int64),
         col("fatalities_high").sum().cast(DataType::Int64),
@@ -356,9 +500,11 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         let s = category_slug(c);
         let is_c = col("category").eq(lit(c.as_str()));
         aggs.push(
-            is_c.clone()
-                .cast(DataType::Int64)
+            when(is_c.clone())
+                .then(col(WEIGHT))
+                .otherwise(lit(0i64))
                 .sum()
+                .cast(DataType::Int64)
                 .alias(format!("events_{s}")),
         );
         aggs.push(

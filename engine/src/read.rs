@@ -46,14 +46,8 @@ impl SourceFormat {
     }
 }
 
-/// Reads the named columns of a source table. Fails with [`EngineError::MissingColumns`]
-/// (listing what the file does have) when a column is absent.
-pub fn read_columns(
-    path: &Path,
-    columns: &[String],
-    separator: u8,
-    mapping: &Path,
-) -> Result<DataFrame, EngineError> {
+/// A lazy scan of a source table (CSV columns as text; gzip CSV decompressed into memory).
+fn scan(path: &Path, separator: u8) -> Result<LazyFrame, EngineError> {
     let format = SourceFormat::from_path(path)?;
     if !path.exists() {
         return Err(EngineError::io(
@@ -62,7 +56,7 @@ pub fn read_columns(
         ));
     }
     let ctx = || format!("reading {}", path.display());
-    let mut lf = match format {
+    Ok(match format {
         SourceFormat::Parquet => {
             let p = PlRefPath::try_from_path(path).map_err(EngineError::polars(ctx()))?;
             LazyFrame::scan_parquet(p, ScanArgsParquet::default()).map_err(EngineError::polars(ctx()))?
@@ -97,23 +91,123 @@ pub fn read_columns(
                 .map_err(EngineError::polars(ctx()))?;
             df.lazy()
         }
-    };
-    let schema = lf.collect_schema().map_err(EngineError::polars(ctx()))?;
+    })
+}
+
+/// Fails with [`EngineError::MissingColumns`] (listing what the file does have) unless the
+/// scan has every one of `columns`.
+fn check_columns(
+    lf: &mut LazyFrame,
+    columns: &[String],
+    path: &Path,
+    mapping: &Path,
+) -> Result<(), EngineError> {
+    let schema = lf
+        .collect_schema()
+        .map_err(EngineError::polars(format!("reading {}", path.display())))?;
     let missing: Vec<String> = columns
         .iter()
         .filter(|c| schema.get(c.as_str()).is_none())
         .cloned()
         .collect();
-    if !missing.is_empty() {
-        return Err(EngineError::MissingColumns {
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::MissingColumns {
             path: path.to_path_buf(),
             mapping: mapping.to_path_buf(),
             missing,
             available: schema.iter_names().map(|n| n.to_string()).collect(),
-        });
+        })
     }
+}
+
+/// The columns and types of a source table (CSV columns are all text), without reading its rows
+/// (a gzip CSV is decompressed to find them).
+pub fn source_schema(path: &Path, separator: u8) -> Result<SchemaRef, EngineError> {
+    scan(path, separator)?
+        .collect_schema()
+        .map_err(EngineError::polars(format!("reading {}", path.display())))
+}
+
+/// Reads the named columns of a source table. Fails with [`EngineError::MissingColumns`]
+/// (listing what the file does have) when a column is absent.
+pub fn read_columns(
+    path: &Path,
+    columns: &[String],
+    separator: u8,
+    mapping: &Path,
+) -> Result<DataFrame, EngineError> {
+    let mut lf = scan(path, separator)?;
+    check_columns(&mut lf, columns, path, mapping)?;
     let exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
-    lf.select(exprs).collect().map_err(EngineError::polars(ctx()))
+    lf.select(exprs)
+        .collect()
+        .map_err(EngineError::polars(format!("reading {}", path.display())))
+}
+
+/// A source table read a slice of rows at a time: Parquet and Arrow IPC from the file (only the
+/// row groups a slice needs), text formats from memory (they have no random access).
+pub struct ChunkedSource {
+    path: std::path::PathBuf,
+    separator: u8,
+    rows: usize,
+    whole: Option<DataFrame>,
+}
+
+impl ChunkedSource {
+    /// Opens `path` and checks that it has `columns` (the mapping's, named in errors).
+    pub fn open(path: &Path, columns: &[String], separator: u8, mapping: &Path) -> Result<Self, EngineError> {
+        let format = SourceFormat::from_path(path)?;
+        let mut lf = scan(path, separator)?;
+        check_columns(&mut lf, columns, path, mapping)?;
+        let ctx = || format!("reading {}", path.display());
+        let (rows, whole) = match format {
+            SourceFormat::Parquet | SourceFormat::Ipc => {
+                let n = lf.select([len()]).collect().map_err(EngineError::polars(ctx()))?;
+                let n = n
+                    .columns()
+                    .first()
+                    .and_then(|c| c.get(0).ok())
+                    .and_then(|v| v.extract::<u64>())
+                    .unwrap_or(0);
+                (n as usize, None)
+            }
+            SourceFormat::Csv | SourceFormat::CsvGz => {
+                let exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
+                let df = lf.select(exprs).collect().map_err(EngineError::polars(ctx()))?;
+                (df.height(), Some(df))
+            }
+        };
+        Ok(ChunkedSource {
+            path: path.to_path_buf(),
+            separator,
+            rows,
+            whole,
+        })
+    }
+
+    /// Rows in the table.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// `columns` of rows `offset .. offset + len`.
+    pub fn read(&self, columns: &[String], offset: usize, len: usize) -> Result<DataFrame, EngineError> {
+        let ctx = || format!("reading {}", self.path.display());
+        let exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
+        match &self.whole {
+            Some(df) => Ok(df
+                .select(columns.iter().map(String::as_str))
+                .map_err(EngineError::polars(ctx()))?
+                .slice(offset as i64, len)),
+            None => scan(&self.path, self.separator)?
+                .select(exprs)
+                .slice(offset as i64, len as IdxSize)
+                .collect()
+                .map_err(EngineError::polars(ctx())),
+        }
+    }
 }
 
 /// Reads a whole parquet file (a run's own output), naming the file in the error.

@@ -38,6 +38,7 @@ const EXIT_LOCKED: u8 = 4;
   vigil panel jobs/specs/monthly.toml --out out/    stages 1-2: also the zero-filled region × period panel
   vigil forecast --model runs/monthly/latest/hurdle reproduce a saved model's forecast from its run
   vigil report runs/monthly/latest                  rebuild a finished run's report.html from its files
+  vigil synth --events 1000000 --regions 1000 --out events.parquet   seeded synthetic events for benchmarks
   vigil token new --role hq                         make an API token (printed once; only its hash is kept)
   vigil serve --bind 127.0.0.1:8080                 the read-only HTTP API over ./runs and ./exports
 
@@ -340,6 +341,38 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 5)]
         failed_auth_rate: u32,
     },
+    /// Generate seeded synthetic incident events for benchmarks and scale tests: REGIONS admin-1
+    /// units (50 to a country) over MONTHS months from January 2001, with log-normal levels,
+    /// trends, yearly seasons, bursts and negative-binomial counts, a share of them intermittent,
+    /// scaled to about EVENTS events. Parquet in vigil's canonical schema (read it with
+    /// data/schemas/canonical.toml) or GED's (data/schemas/ucdp_ged.toml); --series also writes
+    /// every region's monthly event counts (unique_id, ds, y). The same seed gives the same bytes.
+    Synth {
+        /// Expected number of events.
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        events: u64,
+        /// Admin-1 regions.
+        #[arg(long, value_name = "N", default_value_t = 1_000)]
+        regions: usize,
+        /// Months, from January 2001.
+        #[arg(long, value_name = "N", default_value_t = 240)]
+        months: usize,
+        /// Share of regions whose series are mostly zero.
+        #[arg(long, value_name = "SHARE", default_value_t = 0.4)]
+        intermittent: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Column names and types: canonical or ged.
+        #[arg(long, default_value = "canonical")]
+        schema: vigil_engine::synth::SynthSchema,
+        /// The events file to write (parquet).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Also write each region's monthly event counts here (parquet: unique_id, ds, y).
+        #[arg(long, value_name = "FILE")]
+        series: Option<PathBuf>,
+    },
     /// API tokens for the HTTP service (roles: analyst, hq, partner:<id>).
     Token {
         #[command(subcommand)]
@@ -568,6 +601,26 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             tokens.save(&file)?;
             eprintln!("token {id} revoked in {}", file.display());
         }
+        Command::Synth {
+            events,
+            regions,
+            months,
+            intermittent,
+            seed,
+            schema,
+            out,
+            series,
+        } => {
+            let spec = vigil_engine::synth::SynthSpec {
+                events,
+                regions,
+                months,
+                intermittent,
+                seed,
+                schema,
+            };
+            synth(&spec, &out, series.as_deref())?;
+        }
         Command::Serve {
             bind,
             runs,
@@ -616,6 +669,46 @@ fn out_of_run(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `vigil synth`: writes to temporary names and renames when complete, so an interrupted run
+/// leaves no file that looks finished.
+fn synth(
+    spec: &vigil_engine::synth::SynthSpec,
+    out: &std::path::Path,
+    series: Option<&std::path::Path>,
+) -> Result<()> {
+    use anyhow::Context;
+    let tmp = |p: &std::path::Path| {
+        let mut name = p.file_name().unwrap_or_default().to_os_string();
+        name.push(".partial");
+        p.with_file_name(name)
+    };
+    for p in std::iter::once(out).chain(series) {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    let started = std::time::Instant::now();
+    let series_tmp = series.map(tmp);
+    let summary = vigil_engine::synth::generate(spec, &tmp(out), series_tmp.as_deref())?;
+    std::fs::rename(tmp(out), out).with_context(|| format!("renaming into {}", out.display()))?;
+    if let (Some(from), Some(to)) = (series_tmp, series) {
+        std::fs::rename(&from, to).with_context(|| format!("renaming into {}", to.display()))?;
+    }
+    eprintln!(
+        "{} events in {} regions ({} countries) × {} months ({:.1}% of region-months without events), {} schema, seed {}, in {:.1} s",
+        summary.events,
+        summary.regions,
+        summary.countries,
+        summary.months,
+        100.0 * summary.zero_months as f64 / (summary.regions * summary.months) as f64,
+        spec.schema,
+        spec.seed,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", out.display());
     Ok(())
 }
 
@@ -856,14 +949,11 @@ fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
         sets: common.set,
     };
     let spec = spec::load(&common.spec, &overrides)?;
-    let ing = runner::ingest_all(&spec)?;
-    let class = ing.classification;
     std::fs::create_dir_all(&out)?;
+    let ing = runner::ingest_all(&spec, Some((&out.join("incidents.parquet"), "stage")))?;
+    let class = ing.classification;
     vigil_engine::output::write_json(&out.join("quality.json"), &ing.quality)?;
-    let mut tables = vec![
-        ("incidents.parquet", ing.incidents.clone()),
-        ("quarantine.parquet", ing.quarantine),
-    ];
+    let mut tables = vec![("quarantine.parquet", ing.quarantine)];
     if with_panel {
         let panel = runner::panel_of(&spec, &ing.incidents)?;
         tables.push(("panel.parquet", panel.frame));

@@ -24,7 +24,7 @@ use vigil_engine::forecasting::{
 use vigil_engine::global::GlobalSettings;
 use vigil_engine::global::{FeatureCache, GlobalForecast};
 use vigil_engine::hotspots::{HotspotSettings, hotspots_frame};
-use vigil_engine::ingest::{IngestOptions, combine, ingest};
+use vigil_engine::ingest::IngestOptions;
 use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
 use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
 use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
@@ -84,47 +84,68 @@ struct QualityFile<'a> {
 
 /// Everything ingest produced for a spec.
 pub struct IngestResult {
+    /// The accepted incidents summed by geography, category and period: every panel of the run
+    /// is built from it (see `vigil_engine::panel::aggregate_incidents`).
     pub incidents: DataFrame,
     pub quarantine: DataFrame,
     pub quality: Vec<InputQuality>,
     pub classification: Classification,
+    /// Accepted incidents (written to the incidents file, when one was asked for).
+    pub accepted: u64,
 }
 
-/// Ingests every input of the spec.
-pub fn ingest_all(spec: &ValidSpec) -> Result<IngestResult> {
-    let mut incidents = Vec::new();
-    let mut quarantine = Vec::new();
-    let mut quality = Vec::new();
-    for input in &spec.inputs {
-        let opts = IngestOptions {
-            as_of: spec.as_of,
-            extracted: input.extracted,
-            label: input.label.clone(),
-        };
-        let got = ingest(&input.path, &input.mapping, &opts)?;
-        tracing::info!(
-            "ingested {}: {} rows read, {} accepted, {} quarantined, {} after the as-of date",
-            input.label,
-            got.quality.rows_read,
-            got.quality.rows_accepted,
-            got.quality.rows_quarantined,
-            got.quality.rows_excluded_after_as_of
-        );
-        incidents.push(got.incidents);
-        quarantine.push(got.quarantine);
-        quality.push(got.quality);
-    }
-    let classification = spec
-        .inputs
+/// The highest classification of the spec's inputs.
+pub fn classification_of(spec: &ValidSpec) -> Classification {
+    spec.inputs
         .iter()
         .map(|i| i.classification)
         .max()
-        .unwrap_or(Classification::Public);
+        .unwrap_or(Classification::Public)
+}
+
+/// Ingests every input of the spec, a chunk at a time; the accepted incidents are streamed into
+/// `incidents_file` (stamped with the spec's classification and `run_id`) when one is given.
+pub fn ingest_all(spec: &ValidSpec, incidents_file: Option<(&Path, &str)>) -> Result<IngestResult> {
+    use vigil_engine::ingest::{CHUNK_ROWS, JobInput, incidents_schema, ingest_job};
+    let classification = classification_of(spec);
+    let inputs: Vec<JobInput<'_>> = spec
+        .inputs
+        .iter()
+        .map(|input| JobInput {
+            path: &input.path,
+            mapping: &input.mapping,
+            options: IngestOptions {
+                as_of: spec.as_of,
+                extracted: input.extracted,
+                label: input.label.clone(),
+            },
+        })
+        .collect();
+    let writer = match incidents_file {
+        Some((path, run_id)) => Some(vigil_engine::output::TableWriter::create(
+            path,
+            incidents_schema(&inputs)?,
+            Some((classification, run_id)),
+        )?),
+        None => None,
+    };
+    let job = ingest_job(&inputs, spec.frequency, CHUNK_ROWS, writer)?;
+    for q in &job.quality {
+        tracing::info!(
+            "ingested {}: {} rows read, {} accepted, {} quarantined, {} after the as-of date",
+            q.file,
+            q.rows_read,
+            q.rows_accepted,
+            q.rows_quarantined,
+            q.rows_excluded_after_as_of
+        );
+    }
     Ok(IngestResult {
-        incidents: combine(incidents)?,
-        quarantine: combine(quarantine)?,
-        quality,
+        incidents: job.aggregated,
+        quarantine: job.quarantine,
+        quality: job.quality,
         classification,
+        accepted: job.accepted,
     })
 }
 
@@ -273,7 +294,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
         "run {id}, shard {shard}: local models of every {}th region",
         shard.count
     );
-    let ing = ingest_all(spec)?;
+    let ing = ingest_all(spec, None)?;
     let gates = QualityGates {
         max_quarantined_fraction: spec.max_quarantined_fraction,
     }
@@ -383,7 +404,8 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     };
 
     let t = Instant::now();
-    let ing = ingest_all(spec)?;
+    let incidents_file = writer.dir().join("incidents.parquet");
+    let ing = ingest_all(spec, Some((&incidents_file, &id)))?;
     stage("ingest", t);
     let class = ing.classification;
     for (record, q) in records.iter_mut().zip(&ing.quality) {
@@ -450,6 +472,9 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
             class,
             "rows read, accepted, quarantined per rule; gates",
         )?;
+        // The failed folder keeps what explains the failure, not the accepted incidents.
+        std::fs::remove_file(&incidents_file)
+            .with_context(|| format!("removing {}", incidents_file.display()))?;
         let folder = writer.keep_as("failed", manifest("failed_quality_gate", warnings, timings))?;
         return Err(GateFailed {
             folder,
@@ -628,12 +653,9 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         class,
         "rows read, accepted, quarantined per rule; gates; panel counts",
     )?;
-    let mut incidents = ing
-        .incidents
-        .sort(["source_dataset", "source_row"], SortMultipleOptions::default())?;
-    writer.write_parquet(
+    writer.record(
         "incidents.parquet",
-        &mut incidents,
+        Some(ing.accepted),
         class,
         "accepted incidents in the canonical schema",
     )?;

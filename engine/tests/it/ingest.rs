@@ -277,3 +277,71 @@ fn flate2_writer(path: &std::path::Path) -> flate2::write::GzEncoder<std::fs::Fi
         flate2::Compression::default(),
     )
 }
+
+/// Ingesting in chunks gives what ingesting whole gives, cut into pieces: the bad CSV (a
+/// duplicate id whose first use sits in an earlier chunk among its 13 bad rows) in chunks of 3
+/// rows, and the real GED parquet with one id planted twice, three chunks apart.
+#[test]
+fn chunked_ingest_accepts_quarantines_and_counts_exactly_as_whole_ingest() {
+    use vigil_engine::ingest::{combine, ingest_chunked};
+    let check = |path: &std::path::Path, mapping: &SchemaMapping, chunk: usize| {
+        let whole = ingest(path, mapping, &opts("2021-12-31")).expect("whole");
+        let mut pieces = Vec::new();
+        let (quarantine, quality) = ingest_chunked(path, mapping, &opts("2021-12-31"), chunk, &mut |df| {
+            pieces.push(df);
+            Ok(())
+        })
+        .expect("chunked");
+        assert!(pieces.len() > 2, "{} chunks", pieces.len());
+        let chunked = combine(pieces).expect("combine");
+        assert!(chunked.equals_missing(&whole.incidents), "{path:?}: incidents");
+        assert!(
+            quarantine.equals_missing(&whole.quarantine),
+            "{path:?}: quarantine"
+        );
+        assert_eq!(quality, whole.quality, "{path:?}: quality");
+        whole
+    };
+    let mapping = SchemaMapping::load(&fixture("test_export.toml")).expect("mapping");
+    let got = check(&fixture("bad_incidents.csv"), &mapping, 3);
+    assert_eq!(got.quality.rules.get("duplicate_incident_id"), Some(&1));
+
+    // GED with the first event's id given to a row 12,000 rows later.
+    let ged = SchemaMapping::load(&repo().join("data/schemas/ucdp_ged.toml")).expect("mapping");
+    let mut df =
+        ParquetReader::new(std::fs::File::open(repo().join("data/ucdp_ged/ged_events.parquet")).unwrap())
+            .finish()
+            .unwrap();
+    let first = df.column("id").unwrap().i64().unwrap().get(0).unwrap();
+    let ids: Vec<i64> = df
+        .column("id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i == 12_000 { first } else { v.unwrap() })
+        .collect();
+    df.with_column(Column::new("id".into(), ids)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ged_with_duplicate.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let got = check(&path, &ged, 4_000);
+    let q = &got.quarantine;
+    assert_eq!(q.height(), 1);
+    assert_eq!(
+        q.column("source_row").unwrap().i64().unwrap().get(0),
+        Some(12_001)
+    );
+    let message = q
+        .column("message")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert!(message.contains("already used by source row 1"), "{message}");
+}
