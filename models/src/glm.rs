@@ -300,9 +300,16 @@ impl Glm {
             // converged: the coefficients stopped moving, or the likelihood did
             let flat = gain.abs() <= 1e-14 * (1.0 + obj.abs());
             if change <= self.tol * (1.0 + beta.amax()) || flat || t <= 1e-10 {
-                // fitted probabilities of exactly 0 or 1: the classes are separable and the
-                // likelihood has no maximum (the weights vanished, not the gradient)
-                if self.family == Family::Binomial && eta.iter().any(|e| e.abs() > 30.0) {
+                // Fitted probabilities of exactly 0 or 1: without a penalty, the classes are
+                // separable and the likelihood has no maximum (the weights vanished, not the
+                // gradient). With a ridge penalty on the slopes a maximum exists as soon as both
+                // classes occur (the intercept alone cannot separate them), so a large fitted
+                // logit is then a confident fit, not a failure.
+                let one_class = y.iter().all(|v| *v == y[0]);
+                if self.family == Family::Binomial
+                    && (self.l2 == 0.0 || one_class)
+                    && eta.iter().any(|e| e.abs() > 30.0)
+                {
                     return Err(fail(
                         "the events are perfectly separated by the features (no maximum \
                          likelihood); raise l2"
@@ -349,6 +356,25 @@ mod tests {
         // with a penalty the score equations still hold for the intercept: Σ (y − p) = 0
         let resid: f64 = x.iter().zip(&y).map(|(v, y)| y - tight.mean(&[*v])).sum();
         assert!(resid.abs() < 1e-8, "{resid}");
+    }
+
+    /// A feature that makes events near-certain (η above 30 at the fit) is a confident fit when
+    /// the slopes are penalised, as in the global models; only one class, or no penalty on
+    /// separable data, has no maximum.
+    #[test]
+    fn a_penalised_fit_may_be_confident_but_one_class_has_no_maximum() {
+        let x: Vec<f64> = (0..200).map(|i| f64::from(i % 20) * 10.0).collect();
+        let y: Vec<f64> = x.iter().map(|v| if *v >= 30.0 { 1.0 } else { 0.0 }).collect();
+        let fit = Glm::new(Family::Binomial, 1.0).fit(&x, 1, &y).expect("fits");
+        assert!(fit.coef.iter().all(|c| c.is_finite()), "{:?}", fit.coef);
+        assert!(fit.mean(&[190.0]) > 1.0 - 1e-12, "{}", fit.mean(&[190.0]));
+        assert!(Glm::new(Family::Binomial, 0.0).fit(&x, 1, &y).is_err());
+        let all = vec![1.0; 200];
+        let err = Glm::new(Family::Binomial, 1.0)
+            .fit(&x, 1, &all)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("perfectly separated"), "{err}");
     }
 
     #[test]
