@@ -372,7 +372,7 @@ mod tests {
         let all = vec![1.0; 200];
         let err = Glm::new(Family::Binomial, 1.0)
             .fit(&x, 1, &all)
-            .unwrap_err()
+            .expect_err("one class has no maximum")
             .to_string();
         assert!(err.contains("perfectly separated"), "{err}");
     }

@@ -117,8 +117,11 @@ pub fn nb_alpha_ml(y: &[f64], mu: &[f64]) -> f64 {
     for _ in 0..200 {
         // Newton's step unless it leaves the bracket or shrinks too slowly; then bisect.
         let newton = x - f / df;
-        let bisect =
-            !(df < 0.0) || newton <= lo || newton >= hi || (2.0 * f).abs() > (step_before * df).abs();
+        let bisect = df.is_nan()
+            || df >= 0.0
+            || newton <= lo
+            || newton >= hi
+            || (2.0 * f).abs() > (step_before * df).abs();
         step_before = step;
         if bisect {
             step = 0.5 * (hi - lo);
