@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: vigil and the Python tools analysts would otherwise use, on the same
+# generated data, in the same run, each whole process timed from outside (GNU time: wall,
+# user + system CPU, peak RSS), every figure the median of RUNS runs taken in turn (A B A B …).
+#
+#   bash benches/e2e.sh panel      events → zero-filled region × month panel: vigil, polars, pandas
+#   bash benches/e2e.sh backtest   12-origin, h = 6 backtest of six models: vigil, statsforecast
+#   bash benches/e2e.sh scaling    the full monthly job on synthetic data of growing size
+#   bash benches/e2e.sh all        the three
+#
+# Environment (all optional):
+#   RUNS=3                          runs per figure (the median is reported)
+#   PANEL_EVENTS="1000000 10000000 50000000"   panel sizes (events; 10,000 regions × 240 months)
+#   PANEL_TOOLS="vigil polars pandas"           which panel implementations to time
+#   BACKTEST_SERIES="1000 10000"    backtest sizes (series × 240 months)
+#   SCALING="1000000:1000 10000000:10000"       full-job sizes, events:regions
+#   WORK=$HOME/.cache/vigil-bench   data, outputs and results (results.md, results.csv)
+#
+# Needs: a Rust toolchain, python3 (3.11+) with venv, GNU time (Debian's `time`, installed here
+# if missing). The Python side installs into a venv from benches/peer/requirements.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+what="${1:-all}"
+runs="${RUNS:-3}"
+work="${WORK:-$HOME/.cache/vigil-bench}"
+mkdir -p "$work"
+results="$work/results.csv"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil-target}"
+
+if [ ! -x /usr/bin/time ]; then
+  as_root=()
+  if [ "$(id -u)" != 0 ]; then as_root=(sudo); fi
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq time >/dev/null
+fi
+
+echo "== building vigil and the benchmark binaries (release profile)" >&2
+cargo build -q --release --locked -p vigil -p vigil-benches --bins
+bin="$CARGO_TARGET_DIR/release"
+vigil="$bin/vigil"
+echo "== the Python peers' venv" >&2
+py="$(bash benches/peer/setup.sh | tail -n 1)"
+
+# Machine and versions, once per run of this script.
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm); $(nproc) cores; $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "# $(rustc --version); vigil $("$vigil" --version | awk '{print $2}') (release profile)"
+  echo "# $("$py" -c 'import sys, polars, pandas, statsforecast; print(f"Python {sys.version.split()[0]}, polars {polars.__version__}, pandas {pandas.__version__}, statsforecast {statsforecast.__version__}")')"
+} | tee -a "$work/machine.txt" >&2
+[ -f "$results" ] || echo "task,size,tool,run,wall_s,user_s,sys_s,max_rss_kib,exit" >"$results"
+
+# measure TASK SIZE TOOL RUN CMD...: times one whole process; its output goes to a log.
+measure() {
+  local task="$1" size="$2" tool="$3" run="$4"
+  shift 4
+  local log="$work/logs/$task-$size-$tool-$run.log" tf code=0 wall user sys rss
+  mkdir -p "$work/logs"
+  tf="$(mktemp)"
+  /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$log" 2>&1 || code=$?
+  read -r wall user sys rss < <(tail -n 1 "$tf")
+  rm -f "$tf"
+  echo "$task,$size,$tool,$run,$wall,$user,$sys,$rss,$code" >>"$results"
+  awk -v t="$task" -v s="$size" -v o="$tool" -v r="$run" -v w="$wall" -v u="$user" -v y="$sys" -v m="$rss" -v e="$code" -v l="$log" 'BEGIN {
+      printf "   %-9s %-10s %-13s run %s: %7.1f s wall, %7.1f s CPU, %6.0f MiB peak%s\n",
+        t, s, o, r, w, u + y, m / 1024, (e == 0 ? "" : ", EXIT " e " (see " l ")") }' >&2
+}
+
+# synth EVENTS REGIONS NAME [SERIES_FILE]: generated once, then reused; prints the events file.
+synth() {
+  local events="$1" regions="$2" out="$work/data/$3.parquet" series="${4:-}"
+  mkdir -p "$work/data"
+  if [ ! -f "$out" ] || { [ -n "$series" ] && [ ! -f "$series" ]; }; then
+    "$vigil" synth --events "$events" --regions "$regions" --months 240 --seed 20261130 \
+      --out "$out" ${series:+--series "$series"} >/dev/null
+  fi
+  echo "$out"
+}
+
+# spec FILE EVENTS [MODELS]: a job spec over synthetic canonical events.
+spec() {
+  local file="$1" events="$2" models="${3:-}"
+  cat >"$file" <<EOF
+[job]
+name = "bench"
+description = "benchmark on synthetic events"
+as_of = "2020-12-31"
+
+[[inputs]]
+path = "$events"
+mapping = "$repo/data/schemas/canonical.toml"
+classification = "public"
+
+[panel]
+level = "admin1"
+frequency = "month"
+$models
+EOF
+}
+
+panel() {
+  for events in ${PANEL_EVENTS:-1000000 10000000 50000000}; do
+    local data size="$((events / 1000000))M"
+    data="$(synth "$events" 10000 "events-$size")"
+    spec "$work/panel-$size.toml" "$data"
+    echo "== panel, $size events, 10,000 regions × 240 months" >&2
+    for run in $(seq "$runs"); do
+      for tool in ${PANEL_TOOLS:-vigil polars pandas}; do
+        case "$tool" in
+          vigil) measure panel "$size" vigil "$run" "$vigil" -q panel "$work/panel-$size.toml" --out "$work/out/panel-$size-vigil" ;;
+          *) measure panel "$size" "$tool" "$run" "$py" benches/peer/panel.py --engine "$tool" --events "$data" --out "$work/out/panel-$size-$tool.parquet" ;;
+        esac
+      done
+    done
+    for tool in ${PANEL_TOOLS:-vigil polars pandas}; do
+      [ "$tool" = polars ] && continue
+      local file="$work/out/panel-$size-$tool.parquet"
+      [ "$tool" = vigil ] && file="$work/out/panel-$size-vigil/panel.parquet"
+      "$py" benches/peer/compare_panels.py "$work/out/panel-$size-polars.parquet" "$file" --columns common >&2
+    done
+  done
+}
+
+backtest() {
+  # Two groups, timed apart: the AutoETS search, and the five cheap models (the issue's targets
+  # differ: 20x for AutoETS-class models, 5x for the baselines and Croston/TSB).
+  local groups="auto_ets naive,seasonal_naive,historic_mean,croston,tsb"
+  for series in ${BACKTEST_SERIES:-1000 10000}; do
+    local data="$work/data/series-$series.parquet"
+    synth "$((series * 240 * 2))" "$series" "series-events-$series" "$data" >/dev/null
+    for models in $groups; do
+      local group="${models%%,*}"
+      [ "$group" = naive ] && group=baselines
+      local size="${series}x240-$group"
+      echo "== backtest, $series series × 240 months, 12 origins, h = 6: $models" >&2
+      for run in $(seq "$runs"); do
+        measure backtest "$size" vigil "$run" "$bin/backtest" --series "$data" --models "$models" \
+          --out "$work/out/bt-$series-$group-vigil.parquet"
+        measure backtest "$size" statsforecast "$run" "$py" benches/peer/backtest_statsforecast.py \
+          --series "$data" --models "$models" --jobs "$(nproc)" --out "$work/out/bt-$series-$group-sf.parquet"
+      done
+      "$py" benches/peer/evaluate.py --series "$data" --out "$work/accuracy-$series-$group.csv" \
+        --forecasts vigil="$work/out/bt-$series-$group-vigil.parquet" \
+        statsforecast="$work/out/bt-$series-$group-sf.parquet" >&2
+    done
+  done
+}
+
+scaling() {
+  local models='[forecast]
+target = "events"
+horizon = 6
+models = ["zero", "naive", "seasonal_naive", "historic_mean", "window_mean", "conflictology", "auto_ets", "mstl_ets", "croston_sba", "tsb", "global_nb", "hurdle", "ensemble"]
+
+[backtest]
+origins = 12
+
+[outputs]
+top_regions = 6'
+  for pair in ${SCALING:-1000000:1000 10000000:10000}; do
+    local events="${pair%%:*}" regions="${pair##*:}" data size
+    size="$((events / 1000000))M-${regions}r"
+    data="$(synth "$events" "$regions" "job-$size")"
+    spec "$work/job-$size.toml" "$data" "$models"
+    echo "== the full monthly job, $size" >&2
+    for run in $(seq "$runs"); do
+      measure job "$size" vigil "$run" "$vigil" -q run "$work/job-$size.toml" --out "$work/out/runs-$size" --force
+    done
+  done
+}
+
+case "$what" in
+  panel) panel ;;
+  backtest) backtest ;;
+  scaling) scaling ;;
+  all) panel; backtest; scaling ;;
+  *) echo "usage: bash benches/e2e.sh panel|backtest|scaling|all" >&2; exit 2 ;;
+esac
+"$py" benches/summarize.py "$results" "$work" >"$work/results.md"
+echo "== medians in $work/results.md" >&2
+cat "$work/results.md"
