@@ -344,4 +344,27 @@ fn chunked_ingest_accepts_quarantines_and_counts_exactly_as_whole_ingest() {
         .unwrap()
         .to_string();
     assert!(message.contains("already used by source row 1"), "{message}");
+
+    // A job ingested in chunks of 4,000 rows keeps only their running sum (summed again as it
+    // grows): the same aggregate as summing the whole ingest at once, cell for cell.
+    use vigil_engine::ingest::{JobInput, ingest_job};
+    use vigil_engine::panel::{WEIGHT, aggregate_incidents};
+    let inputs = [JobInput {
+        path: &path,
+        mapping: &ged,
+        options: opts("2021-12-31"),
+    }];
+    let job = ingest_job(&inputs, vigil_engine::Frequency::Month, 4_000, None).expect("job");
+    let expected = aggregate_incidents(&got.incidents, vigil_engine::Frequency::Month).expect("whole sum");
+    let summed = aggregate_incidents(&job.aggregated, vigil_engine::Frequency::Month).expect("chunked sum");
+    assert!(expected.height() > 1_000, "{} cells", expected.height());
+    assert!(
+        summed.equals_missing(&expected),
+        "chunked aggregate differs:\n{summed}\n{expected}"
+    );
+    assert_eq!(
+        job.aggregated.column(WEIGHT).unwrap().i64().unwrap().sum(),
+        Some(got.incidents.height() as i64)
+    );
+    assert_eq!(job.accepted, got.incidents.height() as u64);
 }
