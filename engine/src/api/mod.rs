@@ -326,6 +326,31 @@ async fn run_manifest(
     .await
 }
 
+/// The entries of a run's table or chart listing the caller may read: each output's name (under
+/// `key`), file, rows, bytes, classification, description and link; the others are left out.
+fn listing<'a>(
+    caller: &Caller,
+    key: &str,
+    base: &str,
+    outputs: impl Iterator<Item = (&'a str, &'a crate::output::OutputRecord)>,
+) -> Vec<Value> {
+    outputs
+        .filter(|(_, o)| decide(caller, &Resource::RunOutput(o.classification)) == Decision::Allow)
+        .map(|(name, o)| {
+            let mut entry = json!({
+                "file": o.file,
+                "rows": o.rows,
+                "bytes": o.bytes,
+                "classification": o.classification,
+                "description": o.description,
+                "link": format!("{base}/{name}"),
+            });
+            entry[key] = json!(name);
+            entry
+        })
+        .collect()
+}
+
 async fn list_tables(
     State(st): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -334,22 +359,14 @@ async fn list_tables(
     blocking(move || {
         let r = readable_run(&st, &caller, &job, &run)?;
         let base = format!("/v1/jobs/{job}/runs/{}/tables", r.manifest.run_id);
-        let tables: Vec<Value> = table::TABLES
-            .iter()
-            .filter_map(|(name, file)| {
-                let o = r.output(file).ok()?;
-                (decide(&caller, &Resource::RunOutput(o.classification)) == Decision::Allow).then(|| {
-                    json!({
-                        "table": name,
-                        "file": o.file,
-                        "rows": o.rows,
-                        "classification": o.classification,
-                        "description": o.description,
-                        "link": format!("{base}/{name}"),
-                    })
-                })
-            })
-            .collect();
+        let tables = listing(
+            &caller,
+            "table",
+            &base,
+            table::TABLES
+                .iter()
+                .filter_map(|(name, file)| Some((*name, r.output(file).ok()?))),
+        );
         Ok(Json(json!({ "run_id": r.manifest.run_id, "tables": tables })))
     })
     .await
@@ -400,23 +417,15 @@ async fn list_charts(
     blocking(move || {
         let r = readable_run(&st, &caller, &job, &run)?;
         let base = format!("/v1/jobs/{job}/runs/{}/charts", r.manifest.run_id);
-        let charts: Vec<Value> = r
-            .manifest
-            .outputs
-            .iter()
-            .filter_map(|o| {
-                let name = o.file.strip_prefix("charts/")?;
-                (decide(&caller, &Resource::RunOutput(o.classification)) == Decision::Allow).then(|| {
-                    json!({
-                        "chart": name,
-                        "bytes": o.bytes,
-                        "classification": o.classification,
-                        "description": o.description,
-                        "link": format!("{base}/{name}"),
-                    })
-                })
-            })
-            .collect();
+        let charts = listing(
+            &caller,
+            "chart",
+            &base,
+            r.manifest
+                .outputs
+                .iter()
+                .filter_map(|o| Some((o.file.strip_prefix("charts/")?, o))),
+        );
         Ok(Json(json!({ "run_id": r.manifest.run_id, "charts": charts })))
     })
     .await
