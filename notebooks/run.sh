@@ -26,7 +26,6 @@ VIGIL_EXPORTS="$(absolute "${VIGIL_EXPORTS:-$repo/exports}")"
 export VIGIL_RUNS VIGIL_EXPORTS
 venv="$(absolute "${VIGIL_NOTEBOOK_VENV:-$HOME/.cache/vigil-notebooks-venv}")"
 output="$(absolute "${VIGIL_NOTEBOOK_OUTPUT:-${TMPDIR:-/tmp}/vigil-notebook-output}")"
-python="${PYTHON:-python3}"
 if [[ -n "${VIGIL_BIN:-}" ]]; then
   # A path is made absolute (the notebooks run elsewhere); a bare name is looked up on PATH.
   if [[ "$VIGIL_BIN" == */* ]]; then VIGIL_BIN="$(absolute "$VIGIL_BIN")"; fi
@@ -46,30 +45,8 @@ step() {  # starts a step, after printing how long the previous one took
 }
 
 step "Python venv $venv"
-requirements="$here/requirements.txt"
-stamp="$venv/.vigil-requirements"
-# The venv is rebuilt when requirements.txt or the Python version changes.
-want="$("$python" - "$requirements" <<'PY'
-import hashlib, sys
-if sys.version_info < (3, 11):
-    sys.exit(f"the notebooks need Python 3.11 or later, not {sys.version.split()[0]}; set PYTHON")
-print(sys.version.split()[0], hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())
-PY
-)"
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-  echo "up to date (requirements.txt unchanged)"
-else
-  if [[ -e "$venv" && ! -f "$venv/pyvenv.cfg" ]]; then
-    echo "$venv exists and is not a Python venv; set VIGIL_NOTEBOOK_VENV to another folder" >&2
-    exit 1
-  fi
-  echo "creating it from notebooks/requirements.txt ($want)"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv --clear "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    --only-binary=:all: --requirement "$requirements"
-  printf '%s\n' "$want" > "$stamp"
-fi
+# .ci/venv.sh rebuilds it only when requirements.txt or the Python version changes.
+bash "$repo/.ci/venv.sh" "$here/requirements.txt" "$venv" >/dev/null
 "$venv/bin/python" -c 'import polars, matplotlib, nbclient; print(f"polars {polars.__version__}, matplotlib {matplotlib.__version__}, nbclient {nbclient.__version__}")'
 
 step "vigil: ${vigil[*]}"
