@@ -1,0 +1,138 @@
+//! Criterion benchmarks of vigil's hot paths: ingest + quality + panel, each model's fit and
+//! forecast, the backtest metrics, and Getis-Ord Gi*.
+//!
+//! Run: `cargo bench -p vigil-benches --bench hot_paths` (release profile); one group:
+//! `cargo bench -p vigil-benches --bench hot_paths -- models`. Criterion reports the time per
+//! iteration with its confidence interval and compares with the previous run on this machine.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use vigil_benches::synthetic_series;
+use vigil_engine::ingest::{CHUNK_ROWS, IngestOptions, JobInput, ingest_job};
+use vigil_engine::mapping::SchemaMapping;
+use vigil_engine::panel::{PanelOptions, build_panel};
+use vigil_engine::synth::{SynthSchema, SynthSpec, generate};
+use vigil_engine::{Frequency, Level};
+use vigil_models::{
+    AutoEts, Conformal, Croston, CrostonKind, DEFAULT_PROBS, Forecaster, HistoricMean, MstlEts, Naive,
+    SeasonalNaive, Tsb, WindowMean,
+};
+
+/// Events → quality rules → aggregate → zero-filled admin-1 × month panel, on 200,000
+/// synthetic events in 1,000 regions × 240 months.
+fn ingest_and_panel(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = dir.path().join("events.parquet");
+    let spec = SynthSpec {
+        events: 200_000,
+        regions: 1_000,
+        months: 240,
+        intermittent: 0.4,
+        seed: 7,
+        schema: SynthSchema::Canonical,
+    };
+    generate(&spec, &events, None).expect("synthetic events");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mapping = SchemaMapping::load(&root.join("data/schemas/canonical.toml")).expect("mapping");
+    let as_of = chrono::NaiveDate::from_ymd_opt(2020, 12, 31).expect("date");
+    let mut group = c.benchmark_group("ingest_and_panel");
+    group.sample_size(10);
+    group.bench_function("200k events, 1k regions x 240 months", |b| {
+        b.iter(|| {
+            let inputs = [JobInput {
+                path: &events,
+                mapping: &mapping,
+                options: IngestOptions {
+                    as_of,
+                    extracted: None,
+                    label: "events".into(),
+                },
+            }];
+            let job = ingest_job(&inputs, Frequency::Month, CHUNK_ROWS, None).expect("ingest");
+            let panel = build_panel(
+                &job.aggregated,
+                &PanelOptions {
+                    level: Level::Admin1,
+                    frequency: Frequency::Month,
+                    start: None,
+                    as_of,
+                },
+            )
+            .expect("panel");
+            black_box(panel.frame.height())
+        });
+    });
+    group.finish();
+}
+
+/// One fit and a 6-month forecast with the job's quantiles, per model, on a 240-month series.
+fn models(c: &mut Criterion) {
+    let y = synthetic_series(1, 240, 11).remove(0);
+    let conformal = |m| Conformal::new(m, 24, 6).expect("settings");
+    let models: Vec<Box<dyn Forecaster>> = vec![
+        Box::new(Naive),
+        Box::new(SeasonalNaive::new(12).expect("season")),
+        Box::new(HistoricMean),
+        Box::new(conformal(WindowMean::new(12).expect("window"))),
+        Box::new(Conformal::new(Croston::new(CrostonKind::Sba), 24, 6).expect("settings")),
+        Box::new(Conformal::new(Tsb::new(0.1, 0.1).expect("alphas"), 24, 6).expect("settings")),
+        Box::new(AutoEts::default()),
+        Box::new(MstlEts::new(12).expect("period")),
+    ];
+    let mut group = c.benchmark_group("models");
+    for m in &models {
+        group.bench_with_input(BenchmarkId::new("fit+predict", m.name()), &y, |b, y| {
+            b.iter(|| {
+                let f = m.fit(black_box(y)).expect("fit");
+                black_box(f.predict(6, &DEFAULT_PROBS).expect("predict"))
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Scores of a 100-series × 12-origin backtest of three models (all the metrics the job writes).
+fn metrics(c: &mut Criterion) {
+    let series = synthetic_series(100, 240, 13);
+    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+    let sn = SeasonalNaive::new(12).expect("season");
+    let models: [&dyn Forecaster; 3] = [&Naive, &sn, &HistoricMean];
+    let settings = vigil_models::BacktestSettings {
+        origins: 12,
+        step: 1,
+        horizon: 6,
+        probs: DEFAULT_PROBS.to_vec(),
+        season: 12,
+    };
+    let bt = vigil_models::backtest(&refs, &models, &Naive, &settings).expect("backtest");
+    c.bench_function("metrics/summarise 21,600 backtest rows", |b| {
+        b.iter(|| black_box(vigil_models::metrics::summarise(black_box(&bt), [1.0, 25.0])))
+    });
+}
+
+/// Gi* on a 100 × 100 lattice with queen neighbours (and each cell itself).
+fn gi_star(c: &mut Criterion) {
+    let side = 100usize;
+    let y: Vec<f64> = synthetic_series(1, side * side, 17).remove(0);
+    let neighbors: Vec<Vec<usize>> = (0..side * side)
+        .map(|i| {
+            let (r, col) = ((i / side) as i64, (i % side) as i64);
+            let mut n = Vec::new();
+            for dr in -1..=1 {
+                for dc in -1..=1 {
+                    let (rr, cc) = (r + dr, col + dc);
+                    if (0..side as i64).contains(&rr) && (0..side as i64).contains(&cc) {
+                        n.push(rr as usize * side + cc as usize);
+                    }
+                }
+            }
+            n
+        })
+        .collect();
+    c.bench_function("gi_star/10,000 cells", |b| {
+        b.iter(|| black_box(vigil_engine::hotspots::gi_star(black_box(&y), &neighbors)))
+    });
+}
+
+criterion_group!(hot_paths, ingest_and_panel, models, metrics, gi_star);
+criterion_main!(hot_paths);
