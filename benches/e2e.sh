@@ -163,7 +163,7 @@ top_regions = 6'
     spec "$work/job-$size.toml" "$data" "$models"
     echo "== the full monthly job, $size" >&2
     for run in $(seq "$runs"); do
-      measure job "$size" vigil "$run" "$vigil" -q run "$work/job-$size.toml" --out "$work/out/runs-$size" --force
+      measure job "$size" vigil "$run" "$vigil" run "$work/job-$size.toml" --out "$work/out/runs-$size" --force
     done
   done
 }
