@@ -777,7 +777,7 @@ pub fn ingest(
     options: &IngestOptions,
 ) -> Result<Ingested, EngineError> {
     let columns = mapping.source_columns();
-    let separator = mapping.csv.separator.as_bytes().first().copied().unwrap_or(b',');
+    let separator = mapping.csv.separator_byte();
     let df = read_columns(path, &columns, separator, &mapping.path)?;
     let mut duplicates = Duplicates::new(suspect_hashes(id_hashes(&df, mapping)?));
     duplicates.scan(&df, 0, mapping)?;
@@ -805,7 +805,7 @@ pub fn ingest_chunked(
     sink: &mut dyn FnMut(DataFrame) -> Result<(), EngineError>,
 ) -> Result<(DataFrame, InputQuality), EngineError> {
     let columns = mapping.source_columns();
-    let separator = mapping.csv.separator.as_bytes().first().copied().unwrap_or(b',');
+    let separator = mapping.csv.separator_byte();
     let chunk_rows = chunk_rows.max(1);
     let started = std::time::Instant::now();
     let source = crate::read::ChunkedSource::open(path, &columns, separator, &mapping.path)?;
@@ -1046,15 +1046,7 @@ pub fn incidents_schema(inputs: &[JobInput<'_>]) -> Result<Schema, EngineError> 
         .map(|(n, t)| (PlSmallStr::from(n), t))
         .collect();
     for input in inputs {
-        let separator = input
-            .mapping
-            .csv
-            .separator
-            .as_bytes()
-            .first()
-            .copied()
-            .unwrap_or(b',');
-        let source = crate::read::source_schema(input.path, separator)?;
+        let source = crate::read::source_schema(input.path, input.mapping.csv.separator_byte())?;
         for extra in &input.mapping.extras {
             if schema.get(extra.as_str()).is_none() {
                 let dtype = source.get(extra.as_str()).cloned().unwrap_or(DataType::String);

@@ -162,6 +162,14 @@ pub struct CsvOptions {
     pub separator: String,
 }
 
+impl CsvOptions {
+    /// The separator as the byte the CSV reader takes (a checked mapping has exactly one ASCII
+    /// character; `,` if it has none).
+    pub fn separator_byte(&self) -> u8 {
+        self.separator.as_bytes().first().copied().unwrap_or(b',')
+    }
+}
+
 impl Default for CsvOptions {
     fn default() -> Self {
         CsvOptions {
