@@ -412,9 +412,10 @@ pub fn finish_forecasts(
     let mut bt = local.backtest;
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
+    let mut global_starts = Vec::new();
     if let Some(cache) = &cache {
         let clock = std::time::Instant::now();
-        backtest_global(
+        global_starts = backtest_global(
             series,
             cache,
             &pooled.global,
@@ -513,7 +514,7 @@ pub fn finish_forecasts(
     }
     let mut global_models = Vec::new();
     if let Some(cache) = &cache {
-        for kind in &pooled.global {
+        for (ki, kind) in pooled.global.iter().enumerate() {
             let g = forecast_global(
                 series,
                 cache,
@@ -521,6 +522,7 @@ pub fn finish_forecasts(
                 settings.horizon,
                 &settings.probs,
                 &pooled.settings,
+                global_starts.get(ki).map_or(&[], Vec::as_slice),
             )?;
             forecasts.push(g.forecasts);
             events.push(g.events);

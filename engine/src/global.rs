@@ -66,6 +66,8 @@ impl FeatureCache {
 
 /// Fits a global model of `kind` for horizon `h` with the last observed period `last`: the
 /// training rows are origins `t ≤ last − h` (so `t + h ≤ last`), the `window` latest per region.
+/// The fit starts from `from` when given (the same model at an earlier origin), which reaches
+/// the same maximum in fewer steps.
 pub fn fit_at(
     series: &[RegionSeries],
     cache: &FeatureCache,
@@ -73,6 +75,7 @@ pub fn fit_at(
     last: usize,
     h: usize,
     settings: &GlobalSettings,
+    from: Option<&GlobalModel>,
 ) -> Result<GlobalModel, ModelError> {
     let too_short = || ModelError::TooShort {
         model: kind.name().into(),
@@ -89,7 +92,7 @@ pub fn fit_at(
             y.push(s.y[t + h].max(0.0));
         }
     }
-    GlobalModel::fit(kind, h, &FEATURE_NAMES, &x, &y, settings.l2)
+    GlobalModel::fit_from(kind, h, &FEATURE_NAMES, &x, &y, settings.l2, from)
 }
 
 /// One region's prediction from a fitted model: point forecast, quantiles and event
@@ -115,6 +118,11 @@ pub fn predict_row(
 /// Backtests the global models of `kinds` at the origins of `settings` and appends them to
 /// `bt` as new models, scored on the same rows as the others. At an origin where a fit fails,
 /// the row of `naive` (which must be in `bt`) stands in and the fallback is recorded.
+///
+/// Each model and horizon is fitted origin after origin, each fit starting from the one before
+/// (the data differ by one month, so Newton's method starts near the maximum); the chains of
+/// the models and horizons run in parallel. Returns, per kind and horizon (`[kind][h − 1]`), the
+/// fit at the last origin, a start for the final fit on all data.
 pub fn backtest_global(
     series: &[RegionSeries],
     cache: &FeatureCache,
@@ -122,7 +130,7 @@ pub fn backtest_global(
     bt: &mut Backtest,
     settings: &BacktestSettings,
     global: &GlobalSettings,
-) -> Result<(), EngineError> {
+) -> Result<Vec<Vec<Option<GlobalModel>>>, EngineError> {
     let ctx = |e| EngineError::Model {
         context: "backtesting the global models".into(),
         source: e,
@@ -139,17 +147,36 @@ pub fn backtest_global(
                 .collect()
         })
         .collect();
+    let chains: Vec<(GlobalKind, usize)> = kinds
+        .iter()
+        .flat_map(|k| (1..=settings.horizon).map(move |h| (*k, h)))
+        .collect();
+    let mut chained: Vec<Vec<Result<GlobalModel, ModelError>>> = chains
+        .into_par_iter()
+        .map(|(kind, h)| {
+            let mut fits: Vec<Result<GlobalModel, ModelError>> = Vec::with_capacity(cutoffs.len());
+            for c in &cutoffs {
+                let start = fits.iter().rev().find_map(|f| f.as_ref().ok());
+                let fit = fit_at(series, cache, kind, c - 1, h, global, start);
+                fits.push(fit);
+            }
+            fits
+        })
+        .collect();
+    let mut last_fits = Vec::with_capacity(kinds.len());
     for kind in kinds {
         let mi = bt.models.len();
-        let jobs: Vec<(usize, usize)> = cutoffs
-            .iter()
+        let per_h: Vec<Vec<Result<GlobalModel, ModelError>>> = chained.drain(..settings.horizon).collect();
+        last_fits.push(
+            per_h
+                .iter()
+                .map(|fits| fits.last().and_then(|f| f.as_ref().ok()).cloned())
+                .collect(),
+        );
+        let fits = per_h
+            .into_iter()
             .enumerate()
-            .flat_map(|(ci, _)| (1..=settings.horizon).map(move |h| (ci, h)))
-            .collect();
-        let fits: Vec<(usize, usize, Result<GlobalModel, ModelError>)> = jobs
-            .into_par_iter()
-            .map(|(ci, h)| (ci, h, fit_at(series, cache, *kind, cutoffs[ci] - 1, h, global)))
-            .collect();
+            .flat_map(|(hi, fits)| fits.into_iter().enumerate().map(move |(ci, f)| (ci, hi + 1, f)));
         let mut rows = Vec::new();
         let mut fallbacks = Vec::new();
         for (ci, h, fit) in fits {
@@ -205,7 +232,7 @@ pub fn backtest_global(
         bt.rows.extend(rows);
         bt.fallbacks.extend(fallbacks);
     }
-    Ok(())
+    Ok(last_fits)
 }
 
 /// The final forecasts of a global model: one fit per horizon on all data, the models (for
@@ -219,7 +246,8 @@ pub struct GlobalForecast {
     pub events: Vec<Vec<[f64; 2]>>,
 }
 
-/// Fits `kind` for horizons `1..=horizon` on all data and forecasts every region.
+/// Fits `kind` for horizons `1..=horizon` on all data and forecasts every region. `starts`
+/// (`[h − 1]`, may be empty) are fits to start from, e.g. the backtest's last origin.
 pub fn forecast_global(
     series: &[RegionSeries],
     cache: &FeatureCache,
@@ -227,6 +255,7 @@ pub fn forecast_global(
     horizon: usize,
     probs: &[f64],
     global: &GlobalSettings,
+    starts: &[Option<GlobalModel>],
 ) -> Result<GlobalForecast, EngineError> {
     let n = series.first().map_or(0, |s| s.y.len());
     let last = n.checked_sub(1).ok_or_else(|| EngineError::Model {
@@ -239,7 +268,10 @@ pub fn forecast_global(
     })?;
     let models = (1..=horizon)
         .into_par_iter()
-        .map(|h| fit_at(series, cache, kind, last, h, global))
+        .map(|h| {
+            let start = starts.get(h - 1).and_then(Option::as_ref);
+            fit_at(series, cache, kind, last, h, global, start)
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| EngineError::Model {
             context: format!("fitting {} on all data", kind.name()),

@@ -152,8 +152,28 @@ pub fn nb_alpha_ml(y: &[f64], mu: &[f64]) -> f64 {
 /// change below 1e-9, at most 50 rounds). `x` holds `y.len()` rows of `k` columns. Returns the
 /// fit and α.
 pub fn fit_negbin(x: &[f64], k: usize, y: &[f64], l2: f64) -> Result<(GlmFit, f64), ModelError> {
-    let mut fit = Glm::new(Family::Poisson, l2).fit(x, k, y)?;
-    let mut alpha = f64::NAN;
+    fit_negbin_from(x, k, y, l2, None)
+}
+
+/// [`fit_negbin`] from a start, coefficients on the scale of `x` and α (e.g. the fit of the
+/// previous origin of a backtest, whose data differ by a month), instead of the Poisson fit:
+/// the same maximum, to the same tolerances, in fewer rounds. An unusable start (wrong length,
+/// α not positive and finite) is ignored.
+pub fn fit_negbin_from(
+    x: &[f64],
+    k: usize,
+    y: &[f64],
+    l2: f64,
+    start: Option<(&[f64], f64)>,
+) -> Result<(GlmFit, f64), ModelError> {
+    let start = start.filter(|(coef, a)| coef.len() == k + 1 && *a > 0.0 && a.is_finite());
+    let (mut fit, mut alpha) = match start {
+        Some((coef, a)) => (
+            Glm::new(Family::NegBin { alpha: a }, l2).fit_from(x, k, y, Some(coef))?,
+            a,
+        ),
+        None => (Glm::new(Family::Poisson, l2).fit(x, k, y)?, f64::NAN),
+    };
     for _ in 0..50 {
         let mu: Vec<f64> = x.chunks(k.max(1)).map(|r| fit.mean(r)).collect();
         let next = nb_alpha_ml(y, &mu);
@@ -178,6 +198,22 @@ impl GlobalModel {
         y: &[f64],
         l2: f64,
     ) -> Result<GlobalModel, ModelError> {
+        Self::fit_from(kind, horizon, names, x, y, l2, None)
+    }
+
+    /// [`GlobalModel::fit`] starting from the coefficients and dispersion of `start`, a model of
+    /// the same kind and features fitted on similar data (the previous origin of a backtest).
+    /// The maximum is the same, to the fit's tolerances; it is reached in fewer Newton steps.
+    /// A start of another kind or with other features is ignored.
+    pub fn fit_from(
+        kind: GlobalKind,
+        horizon: usize,
+        names: &[&str],
+        x: &[f64],
+        y: &[f64],
+        l2: f64,
+        start: Option<&GlobalModel>,
+    ) -> Result<GlobalModel, ModelError> {
         let k = names.len();
         let n = y.len();
         if x.len() != n * k {
@@ -186,16 +222,44 @@ impl GlobalModel {
                 message: format!("{} feature values for {n} rows of {k} features", x.len()),
             });
         }
+        // column means and variances, in one pass over the rows each (the same sums, in the
+        // same order, as column by column, without striding through memory k times)
         let mut center = vec![0.0; k];
         let mut scale = vec![1.0; k];
-        for j in 0..k {
-            let m = (0..n).map(|i| x[i * k + j]).sum::<f64>() / n.max(1) as f64;
-            let v = (0..n).map(|i| (x[i * k + j] - m).powi(2)).sum::<f64>() / n.max(1) as f64;
-            center[j] = m;
-            if v > 1e-12 {
-                scale[j] = v.sqrt();
+        let mut sq = vec![0.0; k];
+        for row in x.chunks_exact(k.max(1)) {
+            for (c, v) in center.iter_mut().zip(row) {
+                *c += v;
             }
         }
+        for c in &mut center {
+            *c /= n.max(1) as f64;
+        }
+        for row in x.chunks_exact(k.max(1)) {
+            for ((s, v), m) in sq.iter_mut().zip(row).zip(&center) {
+                *s += (v - m).powi(2);
+            }
+        }
+        for (s, v) in scale.iter_mut().zip(&sq) {
+            let v = v / n.max(1) as f64;
+            if v > 1e-12 {
+                *s = v.sqrt();
+            }
+        }
+        let start = start.filter(|s| {
+            s.kind == kind && s.features.len() == k && s.features.iter().zip(names).all(|(a, b)| a == b)
+        });
+        // a start's coefficients re-expressed for this fit's standardisation: the same linear
+        // predictor of the raw features
+        let carry = |from: &GlobalModel, fit: &GlmFit| -> Vec<f64> {
+            let mut coef = Vec::with_capacity(k + 1);
+            let shift: f64 = (0..k)
+                .map(|j| fit.coef[j + 1] * (center[j] - from.center[j]) / from.scale[j])
+                .sum();
+            coef.push(fit.coef[0] + shift);
+            coef.extend((0..k).map(|j| fit.coef[j + 1] * scale[j] / from.scale[j]));
+            coef
+        };
         let z: Vec<f64> = x
             .chunks(k.max(1))
             .flat_map(|r| r.iter().enumerate().map(|(j, v)| (v - center[j]) / scale[j]))
@@ -203,7 +267,8 @@ impl GlobalModel {
         let positive_rows = y.iter().filter(|v| **v > 0.0).count();
         let (count, dispersion, zero) = match kind {
             GlobalKind::NegBin => {
-                let (fit, a) = fit_negbin(&z, k, y, l2)?;
+                let from = start.map(|s| (carry(s, &s.count), s.dispersion));
+                let (fit, a) = fit_negbin_from(&z, k, y, l2, from.as_ref().map(|(c, a)| (c.as_slice(), *a)))?;
                 (fit, a, None)
             }
             GlobalKind::Hurdle => {
@@ -220,7 +285,10 @@ impl GlobalModel {
                         iterations: 0,
                     }
                 } else {
-                    Glm::new(Family::Binomial, l2).fit(&z, k, &any)?
+                    // (a start whose zero part was certain, fitted in no step, is no start)
+                    let from =
+                        start.and_then(|s| s.zero.as_ref().filter(|z| z.iterations > 0).map(|z| carry(s, z)));
+                    Glm::new(Family::Binomial, l2).fit_from(&z, k, &any, from.as_deref())?
                 };
                 let (zp, yp): (Vec<&[f64]>, Vec<f64>) = z
                     .chunks(k.max(1))
@@ -229,7 +297,9 @@ impl GlobalModel {
                     .map(|(r, v)| (r, v - 1.0))
                     .unzip();
                 let flat: Vec<f64> = zp.concat();
-                let (fit, a) = fit_negbin(&flat, k, &yp, l2)?;
+                let from = start.map(|s| (carry(s, &s.count), s.dispersion));
+                let (fit, a) =
+                    fit_negbin_from(&flat, k, &yp, l2, from.as_ref().map(|(c, a)| (c.as_slice(), *a)))?;
                 (fit, a, Some(zero))
             }
         };
@@ -322,6 +392,59 @@ mod tests {
             "{}",
             d.mean()
         );
+    }
+
+    /// A fit started from the model of slightly different data (the previous origin) reaches
+    /// the maximum a cold fit reaches, for both kinds, in fewer Newton steps.
+    #[test]
+    fn a_warm_start_reaches_the_same_maximum_in_fewer_steps() {
+        let mut rng = SplitMix64::new(21);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for _ in 0..3000 {
+            let a = rng.uniform() * 3.0;
+            let b = rng.normal();
+            x.extend([a, b]);
+            let mu = (-1.0 + 0.7 * a + 0.3 * b).exp();
+            // overdispersed: a gamma-like mixing of the Poisson mean
+            let mixing = -rng.uniform().max(1e-12).ln();
+            y.push(poisson(&mut rng, mu * mixing));
+        }
+        let (earlier, later) = ((0..2700), (300..3000));
+        for kind in [GlobalKind::NegBin, GlobalKind::Hurdle] {
+            let fit = |rows: std::ops::Range<usize>, start: Option<&GlobalModel>| {
+                GlobalModel::fit_from(
+                    kind,
+                    1,
+                    &["a", "b"],
+                    &x[rows.start * 2..rows.end * 2],
+                    &y[rows],
+                    0.5,
+                    start,
+                )
+                .expect("fits")
+            };
+            let before = fit(earlier.clone(), None);
+            let cold = fit(later.clone(), None);
+            let warm = fit(later.clone(), Some(&before));
+            for (c, w) in cold.count.coef.iter().zip(&warm.count.coef) {
+                assert!(
+                    (c - w).abs() < 1e-7,
+                    "{kind:?}: {:?} {:?}",
+                    cold.count.coef,
+                    warm.count.coef
+                );
+            }
+            assert!((cold.dispersion / warm.dispersion - 1.0).abs() < 1e-7, "{kind:?}");
+            if let (Some(c), Some(w)) = (&cold.zero, &warm.zero) {
+                assert!(
+                    c.coef.iter().zip(&w.coef).all(|(c, w)| (c - w).abs() < 1e-7),
+                    "{c:?} {w:?}"
+                );
+                assert!(w.iterations < c.iterations, "{} {}", w.iterations, c.iterations);
+            }
+            assert!(warm.count.iterations <= cold.count.iterations, "{kind:?}");
+        }
     }
 
     #[test]
