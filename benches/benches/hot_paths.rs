@@ -1,5 +1,6 @@
 //! Criterion benchmarks of vigil's hot paths: ingest + quality + panel, each model's fit and
-//! forecast, the backtest metrics, and Getis-Ord Gi*.
+//! forecast, the global models' fit (cold and from the previous origin's fit), the backtest
+//! metrics, and Getis-Ord Gi*.
 //!
 //! Run: `cargo bench -p vigil-benches --bench hot_paths` (release profile); one group:
 //! `cargo bench -p vigil-benches --bench hot_paths -- models`. Criterion reports the time per
@@ -91,6 +92,70 @@ fn models(c: &mut Criterion) {
     group.finish();
 }
 
+/// The global models' fit on 50,000 rows × 20 features of overdispersed counts (the job fits
+/// regions × 120 months of such rows per origin and horizon): from scratch, and from the fit
+/// of the rows one "month" earlier (a window shifted by 5%), as the backtest does.
+fn global_models(c: &mut Criterion) {
+    use vigil_models::rng::SplitMix64;
+    use vigil_models::{GlobalKind, GlobalModel};
+    let (n, k, shift) = (50_000usize, 20usize, 2_500usize);
+    let mut rng = SplitMix64::new(19);
+    let mut x = Vec::with_capacity((n + shift) * k);
+    let mut y = Vec::with_capacity(n + shift);
+    for _ in 0..n + shift {
+        let row: Vec<f64> = (0..k)
+            .map(|j| {
+                if j < 5 {
+                    (4.0 * rng.uniform()).ln_1p()
+                } else {
+                    rng.normal()
+                }
+            })
+            .collect();
+        let mu = (-1.5 + 0.8 * row[0] + 0.3 * row[1] - 0.2 * row[5]).exp();
+        // a Poisson count with a gamma(1)-mixed mean: NB2 with α = 1
+        let lambda = mu * -rng.uniform().max(1e-300).ln();
+        let (mut count, mut p) = (0.0, (-lambda).exp());
+        let (u, mut cdf) = (rng.uniform(), p);
+        while cdf < u && count < 1e4 {
+            count += 1.0;
+            p *= lambda / count;
+            cdf += p;
+        }
+        x.extend(row);
+        y.push(count);
+    }
+    let names: Vec<String> = (0..k).map(|j| format!("f{j}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (earlier, later) = ((0, n), (shift, n + shift));
+    let rows = |(a, b): (usize, usize)| (&x[a * k..b * k], &y[a..b]);
+    let mut group = c.benchmark_group("global");
+    group.sample_size(10);
+    for kind in [GlobalKind::NegBin, GlobalKind::Hurdle] {
+        let (xe, ye) = rows(earlier);
+        let before = GlobalModel::fit(kind, 1, &names, xe, ye, 1.0).expect("fits");
+        let (xl, yl) = rows(later);
+        group.bench_function(
+            format!("{} fit, 50k rows x 20 features, cold", kind.name()),
+            |b| {
+                b.iter(|| black_box(GlobalModel::fit(kind, 1, &names, black_box(xl), yl, 1.0).expect("fits")))
+            },
+        );
+        group.bench_function(
+            format!("{} fit, 50k rows x 20 features, warm", kind.name()),
+            |b| {
+                b.iter(|| {
+                    black_box(
+                        GlobalModel::fit_from(kind, 1, &names, black_box(xl), yl, 1.0, Some(&before))
+                            .expect("fits"),
+                    )
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 /// Scores of a 100-series × 12-origin backtest of three models (all the metrics the job writes).
 fn metrics(c: &mut Criterion) {
     let series = synthetic_series(100, 240, 13);
@@ -134,5 +199,12 @@ fn gi_star(c: &mut Criterion) {
     });
 }
 
-criterion_group!(hot_paths, ingest_and_panel, models, metrics, gi_star);
+criterion_group!(
+    hot_paths,
+    ingest_and_panel,
+    models,
+    global_models,
+    metrics,
+    gi_star
+);
 criterion_main!(hot_paths);
