@@ -370,17 +370,29 @@ mod tests {
         k
     }
 
+    /// `n` rows of two features and a count, each drawn by `draw`: features row after row, counts.
+    fn draws(
+        seed: u64,
+        n: usize,
+        mut draw: impl FnMut(&mut SplitMix64) -> ([f64; 2], f64),
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut rng = SplitMix64::new(seed);
+        let (mut x, mut y) = (Vec::with_capacity(2 * n), Vec::with_capacity(n));
+        for _ in 0..n {
+            let (row, count) = draw(&mut rng);
+            x.extend(row);
+            y.push(count);
+        }
+        (x, y)
+    }
+
     #[test]
     fn poisson_data_give_no_dispersion_and_the_true_coefficients() {
-        let mut rng = SplitMix64::new(7);
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        for _ in 0..4000 {
+        let (x, y) = draws(7, 4000, |rng| {
             let a = rng.uniform() * 2.0;
             let b = rng.uniform();
-            x.extend([a, b]);
-            y.push(poisson(&mut rng, (0.2 + 0.6 * a - 0.5 * b).exp()));
-        }
+            ([a, b], poisson(rng, (0.2 + 0.6 * a - 0.5 * b).exp()))
+        });
         let m = GlobalModel::fit(GlobalKind::NegBin, 1, &["a", "b"], &x, &y, 0.0).expect("fits");
         assert!(m.dispersion < 0.02, "{}", m.dispersion);
         // back on the raw scale: slope = coefficient / scale
@@ -398,18 +410,14 @@ mod tests {
     /// the maximum a cold fit reaches, for both kinds, in fewer Newton steps.
     #[test]
     fn a_warm_start_reaches_the_same_maximum_in_fewer_steps() {
-        let mut rng = SplitMix64::new(21);
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        for _ in 0..3000 {
+        let (x, y) = draws(21, 3000, |rng| {
             let a = rng.uniform() * 3.0;
             let b = rng.normal();
-            x.extend([a, b]);
             let mu = (-1.0 + 0.7 * a + 0.3 * b).exp();
             // overdispersed: a gamma-like mixing of the Poisson mean
             let mixing = -rng.uniform().max(1e-12).ln();
-            y.push(poisson(&mut rng, mu * mixing));
-        }
+            ([a, b], poisson(rng, mu * mixing))
+        });
         let (earlier, later) = ((0..2700), (300..3000));
         for kind in [GlobalKind::NegBin, GlobalKind::Hurdle] {
             let fit = |rows: std::ops::Range<usize>, start: Option<&GlobalModel>| {
