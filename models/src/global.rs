@@ -265,10 +265,12 @@ impl GlobalModel {
             .flat_map(|r| r.iter().enumerate().map(|(j, v)| (v - center[j]) / scale[j]))
             .collect();
         let positive_rows = y.iter().filter(|v| **v > 0.0).count();
+        // the count part's start (NegBin: the whole model; Hurdle: the positive part)
+        let count_start = start.map(|s| (carry(s, &s.count), s.dispersion));
+        let count_from = count_start.as_ref().map(|(c, a)| (c.as_slice(), *a));
         let (count, dispersion, zero) = match kind {
             GlobalKind::NegBin => {
-                let from = start.map(|s| (carry(s, &s.count), s.dispersion));
-                let (fit, a) = fit_negbin_from(&z, k, y, l2, from.as_ref().map(|(c, a)| (c.as_slice(), *a)))?;
+                let (fit, a) = fit_negbin_from(&z, k, y, l2, count_from)?;
                 (fit, a, None)
             }
             GlobalKind::Hurdle => {
@@ -297,9 +299,7 @@ impl GlobalModel {
                     .map(|(r, v)| (r, v - 1.0))
                     .unzip();
                 let flat: Vec<f64> = zp.concat();
-                let from = start.map(|s| (carry(s, &s.count), s.dispersion));
-                let (fit, a) =
-                    fit_negbin_from(&flat, k, &yp, l2, from.as_ref().map(|(c, a)| (c.as_slice(), *a)))?;
+                let (fit, a) = fit_negbin_from(&flat, k, &yp, l2, count_from)?;
                 (fit, a, Some(zero))
             }
         };
