@@ -1,6 +1,6 @@
 //! Criterion benchmarks of vigil's hot paths: ingest + quality + panel, each model's fit and
 //! forecast, the global models' fit (cold and from the previous origin's fit), the backtest
-//! metrics, and Getis-Ord Gi*.
+//! metrics, the ensemble's stacking search, and Getis-Ord Gi*.
 //!
 //! Run: `cargo bench -p vigil-benches --bench hot_paths` (release profile); one group:
 //! `cargo bench -p vigil-benches --bench hot_paths -- models`. Criterion reports the time per
@@ -175,6 +175,57 @@ fn metrics(c: &mut Criterion) {
     });
 }
 
+/// Stacking five members' quantiles (a 100-series × 12-origin × 6-horizon backtest: 7,200 rows
+/// of 9 levels) on the ensemble's 0.1 grid of the simplex: the search the job runs, and the
+/// exhaustive search of all 1,001 grid points it replaced (the same answer).
+fn stacking(c: &mut Criterion) {
+    let series = synthetic_series(100, 240, 29);
+    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+    let sn = SeasonalNaive::new(12).expect("season");
+    let wm = Conformal::new(WindowMean::new(12).expect("window"), 24, 6).expect("settings");
+    let sba = Conformal::new(Croston::new(CrostonKind::Sba), 24, 6).expect("settings");
+    let models: [&dyn Forecaster; 5] = [&Naive, &sn, &HistoricMean, &wm, &sba];
+    let settings = vigil_models::BacktestSettings {
+        origins: 12,
+        step: 1,
+        horizon: 6,
+        probs: DEFAULT_PROBS.to_vec(),
+        season: 12,
+    };
+    let mut bt = vigil_models::backtest(&refs, &models, &Naive, &settings).expect("backtest");
+    bt.rows.sort_by_key(|r| (r.model, r.series, r.cutoff, r.horizon));
+    let per_model = bt.rows.len() / models.len();
+    let q: Vec<Vec<Vec<f64>>> = bt
+        .rows
+        .chunks(per_model)
+        .map(|rows| rows.iter().map(|r| r.quantiles.clone()).collect())
+        .collect();
+    let y: Vec<f64> = bt.rows[..per_model].iter().map(|r| r.y).collect();
+    let mut group = c.benchmark_group("stacking");
+    group.sample_size(10);
+    group.bench_function("5 members, 7,200 rows, cutting planes", |b| {
+        b.iter(|| {
+            black_box(vigil_models::stacking::stack_crps(
+                black_box(&q),
+                &y,
+                &DEFAULT_PROBS,
+                10,
+            ))
+        })
+    });
+    group.bench_function("5 members, 7,200 rows, exhaustive", |b| {
+        b.iter(|| {
+            black_box(vigil_models::stacking::stack_crps_exhaustive(
+                black_box(&q),
+                &y,
+                &DEFAULT_PROBS,
+                10,
+            ))
+        })
+    });
+    group.finish();
+}
+
 /// Gi* on a 100 × 100 lattice with queen neighbours (and each cell itself).
 fn gi_star(c: &mut Criterion) {
     let side = 100usize;
@@ -205,6 +256,7 @@ criterion_group!(
     models,
     global_models,
     metrics,
+    stacking,
     gi_star
 );
 criterion_main!(hot_paths);
