@@ -156,12 +156,11 @@ fn global_models(c: &mut Criterion) {
     group.finish();
 }
 
-/// Scores of a 100-series × 12-origin backtest of three models (all the metrics the job writes).
-fn metrics(c: &mut Criterion) {
-    let series = synthetic_series(100, 240, 13);
+/// A backtest of `models` on 100 synthetic series × 240 months (seed `seed`): 12 origins,
+/// horizons 1..6, the job's nine quantiles.
+fn backtest_100(seed: u64, models: &[&dyn Forecaster]) -> vigil_models::Backtest {
+    let series = synthetic_series(100, 240, seed);
     let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
-    let sn = SeasonalNaive::new(12).expect("season");
-    let models: [&dyn Forecaster; 3] = [&Naive, &sn, &HistoricMean];
     let settings = vigil_models::BacktestSettings {
         origins: 12,
         step: 1,
@@ -169,7 +168,13 @@ fn metrics(c: &mut Criterion) {
         probs: DEFAULT_PROBS.to_vec(),
         season: 12,
     };
-    let bt = vigil_models::backtest(&refs, &models, &Naive, &settings).expect("backtest");
+    vigil_models::backtest(&refs, models, &Naive, &settings).expect("backtest")
+}
+
+/// Scores of a 100-series × 12-origin backtest of three models (all the metrics the job writes).
+fn metrics(c: &mut Criterion) {
+    let sn = SeasonalNaive::new(12).expect("season");
+    let bt = backtest_100(13, &[&Naive, &sn, &HistoricMean]);
     c.bench_function("metrics/summarise 21,600 backtest rows", |b| {
         b.iter(|| black_box(vigil_models::metrics::summarise(black_box(&bt), [1.0, 25.0])))
     });
@@ -179,20 +184,11 @@ fn metrics(c: &mut Criterion) {
 /// of 9 levels) on the ensemble's 0.1 grid of the simplex: the search the job runs, and the
 /// exhaustive search of all 1,001 grid points it replaced (the same answer).
 fn stacking(c: &mut Criterion) {
-    let series = synthetic_series(100, 240, 29);
-    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
     let sn = SeasonalNaive::new(12).expect("season");
     let wm = Conformal::new(WindowMean::new(12).expect("window"), 24, 6).expect("settings");
     let sba = Conformal::new(Croston::new(CrostonKind::Sba), 24, 6).expect("settings");
     let models: [&dyn Forecaster; 5] = [&Naive, &sn, &HistoricMean, &wm, &sba];
-    let settings = vigil_models::BacktestSettings {
-        origins: 12,
-        step: 1,
-        horizon: 6,
-        probs: DEFAULT_PROBS.to_vec(),
-        season: 12,
-    };
-    let mut bt = vigil_models::backtest(&refs, &models, &Naive, &settings).expect("backtest");
+    let mut bt = backtest_100(29, &models);
     bt.rows.sort_by_key(|r| (r.model, r.series, r.cutoff, r.horizon));
     let per_model = bt.rows.len() / models.len();
     let q: Vec<Vec<Vec<f64>>> = bt
