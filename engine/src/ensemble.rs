@@ -250,6 +250,8 @@ pub fn backtest_ensemble(bt: &mut Backtest, members: &[usize], events: [f64; 2])
         });
     }
     bt.models.push(ENSEMBLE.to_string());
+    // exactly: `extend` alone would double a vector of millions of rows
+    bt.rows.reserve_exact(rows.len());
     bt.rows.extend(rows);
 }
 

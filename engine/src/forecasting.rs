@@ -456,6 +456,8 @@ pub fn finish_forecasts(
     }
     if let Some(first) = settings.cutoffs(n).ok().and_then(|c| c.first().copied()) {
         bt.rows.retain(|r| r.cutoff >= first);
+        // give the dropped warm-up rows' space back (a third of the rows in the monthly job)
+        bt.rows.shrink_to_fit();
         bt.fallbacks.retain(|f| f.cutoff >= first);
     }
     let mut summary = summarise(&bt, thresholds);
