@@ -199,26 +199,16 @@ fn stacking(c: &mut Criterion) {
     let y: Vec<f64> = bt.rows[..per_model].iter().map(|r| r.y).collect();
     let mut group = c.benchmark_group("stacking");
     group.sample_size(10);
-    group.bench_function("5 members, 7,200 rows, cutting planes", |b| {
-        b.iter(|| {
-            black_box(vigil_models::stacking::stack_crps(
-                black_box(&q),
-                &y,
-                &DEFAULT_PROBS,
-                10,
-            ))
-        })
-    });
-    group.bench_function("5 members, 7,200 rows, exhaustive", |b| {
-        b.iter(|| {
-            black_box(vigil_models::stacking::stack_crps_exhaustive(
-                black_box(&q),
-                &y,
-                &DEFAULT_PROBS,
-                10,
-            ))
-        })
-    });
+    type Search = fn(&[Vec<Vec<f64>>], &[f64], &[f64], usize) -> Vec<f64>;
+    let searches: [(&str, Search); 2] = [
+        ("cutting planes", vigil_models::stacking::stack_crps),
+        ("exhaustive", vigil_models::stacking::stack_crps_exhaustive),
+    ];
+    for (name, search) in searches {
+        group.bench_function(format!("5 members, 7,200 rows, {name}"), |b| {
+            b.iter(|| black_box(search(black_box(&q), &y, &DEFAULT_PROBS, 10)))
+        });
+    }
     group.finish();
 }
 

@@ -249,10 +249,7 @@ pub fn backtest_ensemble(bt: &mut Backtest, members: &[usize], events: [f64; 2])
             events: Some(ev),
         });
     }
-    bt.models.push(ENSEMBLE.to_string());
-    // exactly: `extend` alone would double a vector of millions of rows
-    bt.rows.reserve_exact(rows.len());
-    bt.rows.extend(rows);
+    bt.add_model(ENSEMBLE.to_string(), rows);
 }
 
 #[cfg(test)]

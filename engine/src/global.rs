@@ -228,10 +228,7 @@ pub fn backtest_global(
         }
         // the order of the other models' rows: series, origin, horizon
         rows.sort_by_key(|r| (r.series, r.cutoff, r.horizon));
-        bt.models.push(kind.name().to_string());
-        // exactly: `extend` alone would double a vector of millions of rows
-        bt.rows.reserve_exact(rows.len());
-        bt.rows.extend(rows);
+        bt.add_model(kind.name().to_string(), rows);
         bt.fallbacks.extend(fallbacks);
     }
     Ok(last_fits)

@@ -124,6 +124,17 @@ pub struct Backtest {
     pub fallbacks: Vec<BacktestFallback>,
 }
 
+impl Backtest {
+    /// Appends the rows of a model computed after the backtest (a pooled model, the ensemble)
+    /// under `name`. The rows are reserved exactly: `extend` alone would double a vector of
+    /// millions of rows.
+    pub fn add_model(&mut self, name: String, rows: Vec<BacktestRow>) {
+        self.models.push(name);
+        self.rows.reserve_exact(rows.len());
+        self.rows.extend(rows);
+    }
+}
+
 /// Mean absolute seasonal-naive error of `y` with season `m`; NaN if `y` is too short.
 pub fn seasonal_naive_scale(y: &[f64], m: usize) -> f64 {
     if y.len() <= m {

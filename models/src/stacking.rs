@@ -148,14 +148,13 @@ fn cutting_planes(quantiles: &[Vec<Vec<f64>>], y: &[f64], probs: &[f64], steps: 
         && quantiles
             .iter()
             .all(|member| member.iter().all(|row| row.iter().all(|v| v.is_finite())));
-    if !finite || probs.iter().any(|p| !p.is_finite()) {
-        let n = compositions(m, steps).len();
-        return (stack_crps_exhaustive(quantiles, y, probs, steps), n);
-    }
     let grid = compositions(m, steps);
+    if !finite || probs.iter().any(|p| !p.is_finite()) {
+        return (stack_crps_exhaustive(quantiles, y, probs, steps), grid.len());
+    }
     let points: Vec<Vec<f64>> = grid.iter().map(|w| to_weights(w, steps)).collect();
     let mut bound = vec![f64::NEG_INFINITY; grid.len()];
-    let mut scored: Vec<Option<f64>> = vec![None; grid.len()];
+    let mut scored = vec![false; grid.len()];
     let (mut g, mut a) = (vec![0.0; m], vec![0.0; m]);
     let mut slack: f64 = 0.0;
     // start from the grid point nearest equal weights (the first of them)
@@ -171,7 +170,7 @@ fn cutting_planes(quantiles: &[Vec<Vec<f64>>], y: &[f64], probs: &[f64], steps: 
     loop {
         scorings += 1;
         let f = score(quantiles, y, probs, &grid[next], steps, Some((&mut g, &mut a)));
-        scored[next] = Some(f);
+        scored[next] = true;
         if f < best.0 || (f == best.0 && next < best.1) {
             best = (f, next);
         }
@@ -188,7 +187,7 @@ fn cutting_planes(quantiles: &[Vec<Vec<f64>>], y: &[f64], probs: &[f64], steps: 
         }
         // the unscored point with the lowest bound, if it could still win or tie
         let candidate = (0..grid.len())
-            .filter(|i| scored[*i].is_none())
+            .filter(|i| !scored[*i])
             .min_by(|i, j| bound[*i].total_cmp(&bound[*j]).then(i.cmp(j)));
         match candidate {
             Some(c) if bound[c] <= best.0 + slack + BOUND_SLACK * best.0.abs() => next = c,
