@@ -12,6 +12,10 @@ use spec::{Overrides, SpecProblems};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// See the workspace Cargo.toml for why the binary does not use the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code when the job spec (or a mapping it names) has problems.
 const EXIT_CONFIG: u8 = 2;
 /// Exit code when a data-quality gate failed.
