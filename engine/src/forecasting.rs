@@ -718,8 +718,50 @@ fn date_column(name: &str, days: Vec<i32>) -> Result<Column, EngineError> {
 /// The backtest in long format: `region_id, cutoff, ds, horizon, model, y, mean, q025 … q975,
 /// fell_back`. `cutoff` is the last period of the training data; `ds` the forecast period.
 pub fn backtest_frame(series: &[RegionSeries], bt: &Backtest) -> Result<DataFrame, EngineError> {
+    backtest_frame_of(series, bt, &bt.rows)
+}
+
+/// Rows of the backtest table built and written at a time by [`write_backtest`]: one parquet
+/// row group's worth, so the table never exists whole in memory next to the rows it comes from.
+pub const BACKTEST_CHUNK_ROWS: usize = 1 << 18;
+
+/// Writes [`backtest_frame`]'s table to `path` [`BACKTEST_CHUNK_ROWS`] rows at a time (the
+/// backtest is a run's largest table: regions × origins × horizons × models); `stamp` is the
+/// classification and run id recorded in the file. Returns the rows written.
+pub fn write_backtest(
+    path: &std::path::Path,
+    series: &[RegionSeries],
+    bt: &Backtest,
+    stamp: (crate::Classification, &str),
+) -> Result<u64, EngineError> {
+    write_backtest_in_chunks(path, series, bt, stamp, BACKTEST_CHUNK_ROWS)
+}
+
+fn write_backtest_in_chunks(
+    path: &std::path::Path,
+    series: &[RegionSeries],
+    bt: &Backtest,
+    stamp: (crate::Classification, &str),
+    chunk_rows: usize,
+) -> Result<u64, EngineError> {
+    let mut chunks = bt.rows.chunks(chunk_rows);
+    // an empty backtest still gets a file with the table's columns
+    let first = backtest_frame_of(series, bt, chunks.next().unwrap_or(&[]))?;
+    let mut out = crate::output::TableWriter::create(path, first.schema().as_ref().clone(), Some(stamp))?;
+    out.write(&first)?;
+    drop(first);
+    for rows in chunks {
+        out.write(&backtest_frame_of(series, bt, rows)?)?;
+    }
+    out.finish()
+}
+
+fn backtest_frame_of(
+    series: &[RegionSeries],
+    bt: &Backtest,
+    rows: &[BacktestRow],
+) -> Result<DataFrame, EngineError> {
     let ctx = "building the backtest table";
-    let rows = &bt.rows;
     let mut cols = vec![
         Column::new(
             "region_id".into(),
@@ -992,6 +1034,67 @@ mod tests {
         other[4].region_id = "elsewhere".into();
         let err = merge_local_parts(&other, parts).unwrap_err().to_string();
         assert!(err.contains("which the panel does not"), "{err}");
+    }
+
+    #[test]
+    fn the_backtest_written_in_slices_is_the_whole_table() {
+        use crate::series::monthly_series;
+        let series: Vec<RegionSeries> = (0..5)
+            .map(|r| {
+                let y = (0..48).map(|t| f64::from(((t * (r + 2)) % 7) as u32)).collect();
+                monthly_series(&format!("r{r}"), y)
+            })
+            .collect();
+        let ms = ModelSettings {
+            season: 12,
+            horizon: 3,
+            conformal_windows: 6,
+            window: 12,
+            tsb_alphas: (0.1, 0.1),
+        };
+        let models: Vec<Box<dyn Forecaster>> = ["naive", "window_mean"]
+            .iter()
+            .map(|m| build_model(m, &ms).unwrap())
+            .collect();
+        let settings = BacktestSettings {
+            origins: 3,
+            step: 1,
+            horizon: 3,
+            probs: vigil_models::DEFAULT_PROBS.to_vec(),
+            season: 12,
+        };
+        let fc = run_forecasts(&series, &models, &settings, &PooledOptions::local_only()).unwrap();
+        let whole = backtest_frame(&series, &fc.backtest).unwrap();
+        assert_eq!(whole.height(), 5 * 3 * 3 * 2);
+        let dir = tempfile::tempdir().unwrap();
+        let read = |p: &std::path::Path| {
+            ParquetReader::new(std::fs::File::open(p).unwrap())
+                .finish()
+                .unwrap()
+        };
+        // slices that do not divide the rows, and one slice for everything
+        for chunk in [7, 1 << 20] {
+            let path = dir.path().join(format!("bt-{chunk}.parquet"));
+            let stamp = (crate::Classification::Confidential, "run-1");
+            let n = write_backtest_in_chunks(&path, &series, &fc.backtest, stamp, chunk).unwrap();
+            assert_eq!(n, whole.height() as u64);
+            assert!(read(&path).equals_missing(&whole), "slices of {chunk} rows");
+        }
+        // no rows: still the table's columns
+        let mut empty = fc.backtest.clone();
+        empty.rows.clear();
+        let path = dir.path().join("empty.parquet");
+        let n = write_backtest(
+            &path,
+            &series,
+            &empty,
+            (crate::Classification::Confidential, "run-1"),
+        )
+        .unwrap();
+        assert_eq!(n, 0);
+        let back = read(&path);
+        assert_eq!(back.height(), 0);
+        assert_eq!(back.schema(), whole.schema());
     }
 
     #[test]

@@ -17,9 +17,9 @@ use vigil_engine::charts::{
 use vigil_engine::features::country_of;
 use vigil_engine::forecasting::ForecastStage;
 use vigil_engine::forecasting::{
-    LocalPart, ModelSettings, POOLED_NAMES, PooledOptions, backtest_frame, build_model, choices_frame,
-    finish_forecasts, forecasts_frame, global_kind, local_part, merge_local_parts, metrics_frame,
-    run_forecasts, skill_frame,
+    LocalPart, ModelSettings, POOLED_NAMES, PooledOptions, build_model, choices_frame, finish_forecasts,
+    forecasts_frame, global_kind, local_part, merge_local_parts, metrics_frame, run_forecasts, skill_frame,
+    write_backtest,
 };
 use vigil_engine::global::GlobalSettings;
 use vigil_engine::global::{FeatureCache, GlobalForecast};
@@ -507,7 +507,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         models.len(),
         spec.horizon
     );
-    let fc = match local {
+    let mut fc = match local {
         Local::Here => run_forecasts(&series, &models, &bt_settings, &pooled(spec))?,
         Local::Merge(shards) => {
             let part = merged_parts(&job_dir, &id, shards, &series)?;
@@ -517,11 +517,27 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     stage("backtest_and_forecast", t);
     log_scores(&fc.summary);
     let mut forecasts = forecasts_frame(&series, &fc, &bt_settings.probs, spec.frequency)?;
-    let mut backtest = backtest_frame(&series, &fc.backtest)?;
+    // The backtest is the run's largest table (regions × origins × horizons × models): it is
+    // written now, a slice at a time, and not held to the end of the run.
+    let backtest_rows = write_backtest(
+        &writer.dir().join("backtest.parquet"),
+        &series,
+        &fc.backtest,
+        (class, &id),
+    )?;
+    writer.record(
+        "backtest.parquet",
+        Some(backtest_rows),
+        class,
+        "rolling-origin backtest in long format: every model, origin and horizon",
+    )?;
     let mut metrics = metrics_frame(&fc.summary)?;
     let mut skill = skill_frame(&fc.skill)?;
     let mut choices = choices_frame(&fc.choices)?;
     let reliability_rows = reliability(&fc.backtest, fc.thresholds);
+    // Nothing after this point reads the backtest's rows (they are in backtest.parquet, the
+    // metrics and the reliability table now), and they are most of the run's memory.
+    fc.backtest.rows = Vec::new();
     let fc_thresholds = fc.thresholds;
     let fc_skill = fc.skill.clone();
     for m in &fc.backtest.models {
@@ -677,12 +693,6 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         &mut forecasts,
         class,
         "forecasts with quantiles per region, model and horizon; `chosen` marks each region's model",
-    )?;
-    writer.write_parquet(
-        "backtest.parquet",
-        &mut backtest,
-        class,
-        "rolling-origin backtest in long format: every model, origin and horizon",
     )?;
     writer.write_parquet(
         "metrics.parquet",
