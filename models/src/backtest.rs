@@ -156,9 +156,12 @@ pub fn backtest(
         .par_iter()
         .enumerate()
         .map(|(s, y)| {
-            let mut rows = Vec::new();
+            let cutoffs = settings.cutoffs(y.len())?;
+            // exactly the rows this series makes: growing by doubling would leave up to half
+            // of every series' block unused
+            let mut rows = Vec::with_capacity(cutoffs.len() * models.len() * settings.horizon);
             let mut fallbacks = Vec::new();
-            for cutoff in settings.cutoffs(y.len())? {
+            for cutoff in cutoffs {
                 let train = &y[..cutoff];
                 let scale = seasonal_naive_scale(train, settings.season);
                 for (mi, model) in models.iter().enumerate() {
@@ -194,7 +197,7 @@ pub fn backtest(
     let mut out = Backtest {
         models: models.iter().map(|m| m.name().to_string()).collect(),
         probs: settings.probs.clone(),
-        rows: Vec::new(),
+        rows: Vec::with_capacity(per_series.iter().map(|(r, _)| r.len()).sum()),
         fallbacks: Vec::new(),
     };
     for (rows, fallbacks) in per_series {
