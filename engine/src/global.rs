@@ -92,7 +92,7 @@ pub fn fit_at(
             y.push(s.y[t + h].max(0.0));
         }
     }
-    GlobalModel::fit_from(kind, h, &FEATURE_NAMES, &x, &y, settings.l2, from)
+    GlobalModel::fit_owned(kind, h, &FEATURE_NAMES, x, &y, settings.l2, from)
 }
 
 /// One region's prediction from a fitted model: point forecast, quantiles and event

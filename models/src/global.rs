@@ -214,6 +214,20 @@ impl GlobalModel {
         l2: f64,
         start: Option<&GlobalModel>,
     ) -> Result<GlobalModel, ModelError> {
+        Self::fit_owned(kind, horizon, names, x.to_vec(), y, l2, start)
+    }
+
+    /// [`GlobalModel::fit_from`] on features the caller gives up: they are standardised in
+    /// place instead of into a copy, so a fit on a large design holds it once, not twice.
+    pub fn fit_owned(
+        kind: GlobalKind,
+        horizon: usize,
+        names: &[&str],
+        mut x: Vec<f64>,
+        y: &[f64],
+        l2: f64,
+        start: Option<&GlobalModel>,
+    ) -> Result<GlobalModel, ModelError> {
         let k = names.len();
         let n = y.len();
         if x.len() != n * k {
@@ -260,10 +274,12 @@ impl GlobalModel {
             coef.extend((0..k).map(|j| fit.coef[j + 1] * scale[j] / from.scale[j]));
             coef
         };
-        let z: Vec<f64> = x
-            .chunks(k.max(1))
-            .flat_map(|r| r.iter().enumerate().map(|(j, v)| (v - center[j]) / scale[j]))
-            .collect();
+        for row in x.chunks_mut(k.max(1)) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - center[j]) / scale[j];
+            }
+        }
+        let z = x;
         let positive_rows = y.iter().filter(|v| **v > 0.0).count();
         // the count part's start (NegBin: the whole model; Hurdle: the positive part)
         let count_start = start.map(|s| (carry(s, &s.count), s.dispersion));
