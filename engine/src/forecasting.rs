@@ -978,6 +978,29 @@ pub fn forecasts_frame(
 mod tests {
     use super::*;
 
+    /// Models as the monthly job builds them, at a test's scale (horizon 3).
+    fn small_models(names: &[&str]) -> Vec<Box<dyn Forecaster>> {
+        let ms = ModelSettings {
+            season: 12,
+            horizon: 3,
+            conformal_windows: 6,
+            window: 12,
+            tsb_alphas: (0.1, 0.1),
+        };
+        names.iter().map(|m| build_model(m, &ms).unwrap()).collect()
+    }
+
+    /// A monthly backtest of `origins` origins, step 1, horizon 3, the job's quantiles.
+    fn small_settings(origins: usize) -> BacktestSettings {
+        BacktestSettings {
+            origins,
+            step: 1,
+            horizon: 3,
+            probs: vigil_models::DEFAULT_PROBS.to_vec(),
+            season: 12,
+        }
+    }
+
     #[test]
     fn shard_parts_merge_into_exactly_the_single_process_part_and_gaps_are_refused() {
         use crate::series::monthly_series;
@@ -990,26 +1013,8 @@ mod tests {
                 monthly_series(&format!("r{r}"), y)
             })
             .collect();
-        let models: Vec<Box<dyn Forecaster>> = ["naive", "window_mean", "tsb", "auto_ets"]
-            .iter()
-            .map(|m| {
-                let ms = ModelSettings {
-                    season: 12,
-                    horizon: 3,
-                    conformal_windows: 6,
-                    window: 12,
-                    tsb_alphas: (0.1, 0.1),
-                };
-                build_model(m, &ms).unwrap()
-            })
-            .collect();
-        let settings = BacktestSettings {
-            origins: 4,
-            step: 1,
-            horizon: 3,
-            probs: vigil_models::DEFAULT_PROBS.to_vec(),
-            season: 12,
-        };
+        let models = small_models(&["naive", "window_mean", "tsb", "auto_ets"]);
+        let settings = small_settings(4);
         // With the ensemble's warm-up origins, as the monthly job runs.
         let pooled = PooledOptions {
             ensemble: true,
@@ -1058,24 +1063,8 @@ mod tests {
                 monthly_series(&format!("r{r}"), y)
             })
             .collect();
-        let ms = ModelSettings {
-            season: 12,
-            horizon: 3,
-            conformal_windows: 6,
-            window: 12,
-            tsb_alphas: (0.1, 0.1),
-        };
-        let models: Vec<Box<dyn Forecaster>> = ["naive", "window_mean"]
-            .iter()
-            .map(|m| build_model(m, &ms).unwrap())
-            .collect();
-        let settings = BacktestSettings {
-            origins: 3,
-            step: 1,
-            horizon: 3,
-            probs: vigil_models::DEFAULT_PROBS.to_vec(),
-            season: 12,
-        };
+        let models = small_models(&["naive", "window_mean"]);
+        let settings = small_settings(3);
         let fc = run_forecasts(&series, &models, &settings, &PooledOptions::local_only()).unwrap();
         let whole = backtest_frame(&series, &fc.backtest).unwrap();
         assert_eq!(whole.height(), 5 * 3 * 3 * 2);
