@@ -132,6 +132,12 @@ pub struct PooledOptions {
 }
 
 impl PooledOptions {
+    /// The models the pooled stage appends to the local backtest: each global model, and the
+    /// ensemble when asked for.
+    pub fn appended_models(&self) -> usize {
+        self.global.len() + usize::from(self.ensemble)
+    }
+
     /// Local models only, with the default event thresholds.
     pub fn local_only() -> Self {
         PooledOptions {
@@ -265,14 +271,12 @@ pub fn local_part(
     let clock = std::time::Instant::now();
     // the pooled models' and the ensemble's rows are appended later: reserved now, the rows
     // are never copied to a larger block (at 10,000 regions each such copy held 1.4 GB twice)
-    let room = pooled.global.len() + usize::from(pooled.ensemble);
     let mut bt =
-        vigil_models::backtest_with_room(&ys, &refs, &fallback, &run_settings, room).map_err(|e| {
-            EngineError::Model {
+        vigil_models::backtest_with_room(&ys, &refs, &fallback, &run_settings, pooled.appended_models())
+            .map_err(|e| EngineError::Model {
                 context: "backtest".into(),
                 source: e,
-            }
-        })?;
+            })?;
     for row in &mut bt.rows {
         row.series = regions[row.series];
     }
@@ -420,9 +424,8 @@ pub fn finish_forecasts(
     }
     let mut bt = local.backtest;
     // room for the pooled models' rows, when the local part came without it (merged shards)
-    let room = pooled.global.len() + usize::from(pooled.ensemble);
     bt.rows
-        .reserve_exact(bt.rows.len() / bt.models.len().max(1) * room);
+        .reserve_exact(bt.rows.len() / bt.models.len().max(1) * pooled.appended_models());
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
     let mut global_starts = Vec::new();
@@ -469,7 +472,8 @@ pub fn finish_forecasts(
     }
     if let Some(first) = settings.cutoffs(n).ok().and_then(|c| c.first().copied()) {
         bt.rows.retain(|r| r.cutoff >= first);
-        // give the dropped warm-up rows' space back (a third of the rows in the monthly job)
+        // offer the dropped warm-up rows' space back (a third of the rows in the monthly job);
+        // the allocator may keep a block shrunk by less than half where it is (mimalloc does)
         bt.rows.shrink_to_fit();
         bt.fallbacks.retain(|f| f.cutoff >= first);
     }
