@@ -366,6 +366,40 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// The four sums `dot(u0, v0)`, `dot(u0, v1)`, `dot(u1, v0)` and `dot(u1, v1)` in one pass: each
+/// is formed exactly as [`dot`] forms it (the same four running sums, the same order), so the
+/// results are bit for bit [`dot`]'s.
+///
+/// Why: in [`dot`] each running sum waits for the previous addition (a chain of dependent
+/// adds), so one pair of columns advances about one row per cycle while the adder idles; four
+/// pairs side by side keep eight independent sums in flight and read each column once for two
+/// pairs, which makes the normal equations several times faster without changing a bit.
+fn dot_2x2(u0: &[f64], u1: &[f64], v0: &[f64], v1: &[f64]) -> [f64; 4] {
+    let mut acc = [[0.0f64; 4]; 4];
+    let chunks = u0
+        .chunks_exact(4)
+        .zip(u1.chunks_exact(4))
+        .zip(v0.chunks_exact(4).zip(v1.chunks_exact(4)));
+    for ((a, b), (c, d)) in chunks {
+        for l in 0..4 {
+            acc[0][l] += a[l] * c[l];
+            acc[1][l] += a[l] * d[l];
+            acc[2][l] += b[l] * c[l];
+            acc[3][l] += b[l] * d[l];
+        }
+    }
+    let tail = |u: &[f64], v: &[f64]| -> f64 {
+        let (u, v) = (u.chunks_exact(4).remainder(), v.chunks_exact(4).remainder());
+        u.iter().zip(v).map(|(x, y)| x * y).sum()
+    };
+    let tails = [tail(u0, v0), tail(u0, v1), tail(u1, v0), tail(u1, v1)];
+    let mut out = [0.0; 4];
+    for ((o, a), t) in out.iter_mut().zip(&acc).zip(tails) {
+        *o = (a[0] + a[1]) + (a[2] + a[3]) + t;
+    }
+    out
+}
+
 /// The scratch space of the normal equations: one block of rows of the design, column by
 /// column, and the same block times the weights.
 ///
@@ -405,13 +439,29 @@ impl Blocks {
             }
             grad[0] += rb.iter().sum::<f64>();
             info[(0, 0)] += wb.iter().sum::<f64>();
+            let col = |j: usize| &self.cols[j * STRIDE..j * STRIDE + m];
+            let wcol = |j: usize| &self.weighted[j * STRIDE..j * STRIDE + m];
             for a in 0..k {
-                let ca = &self.cols[a * STRIDE..a * STRIDE + m];
-                let wa = &self.weighted[a * STRIDE..a * STRIDE + m];
-                grad[a + 1] += dot(ca, rb);
-                info[(a + 1, 0)] += wa.iter().sum::<f64>();
-                for b in 0..=a {
-                    info[(a + 1, b + 1)] += dot(wa, &self.cols[b * STRIDE..b * STRIDE + m]);
+                grad[a + 1] += dot(col(a), rb);
+                info[(a + 1, 0)] += wcol(a).iter().sum::<f64>();
+            }
+            // the lower triangle `info[(a + 1, b + 1)] += w_a · x_b` (b ≤ a), two rows and two
+            // columns of it at a time; on the diagonal the upper pair is formed and dropped
+            for a in (0..k).step_by(2) {
+                if a + 1 == k {
+                    for b in 0..=a {
+                        info[(a + 1, b + 1)] += dot(wcol(a), col(b));
+                    }
+                    continue;
+                }
+                for b in (0..=a).step_by(2) {
+                    let [ab, ab1, a1b, a1b1] = dot_2x2(wcol(a), wcol(a + 1), col(b), col(b + 1));
+                    info[(a + 1, b + 1)] += ab;
+                    if b < a {
+                        info[(a + 1, b + 2)] += ab1;
+                    }
+                    info[(a + 2, b + 1)] += a1b;
+                    info[(a + 2, b + 2)] += a1b1;
                 }
             }
         }
@@ -469,9 +519,17 @@ mod tests {
 
     /// The blocked normal equations are the plain sums `Σ r_i x_i` and `Σ w_i x_i x_i'` over
     /// every row, across block boundaries and a last, partial block.
+    /// (Any number of columns: the lower triangle is formed two columns at a time, with one
+    /// column left over when the number is odd.)
     #[test]
     fn the_blocked_normal_equations_are_the_plain_sums() {
-        let (n, k) = (2 * BLOCK + 37, 3);
+        for k in 1..=6 {
+            blocked_normal_equations_are_the_plain_sums(k);
+        }
+    }
+
+    fn blocked_normal_equations_are_the_plain_sums(k: usize) {
+        let n = 2 * BLOCK + 37;
         let x: Vec<f64> = (0..n * k)
             .map(|i| ((i * 7919) % 101) as f64 / 10.0 - 5.0)
             .collect();
@@ -494,6 +552,32 @@ mod tests {
                     info[(a, b)]
                 );
             }
+        }
+    }
+
+    /// The paired products are bit for bit the single ones, for any length (whole groups of
+    /// four and a remainder), so the normal equations did not change by a bit.
+    #[test]
+    fn the_paired_dot_products_are_the_single_ones_bit_for_bit() {
+        let v = |seed: usize, m: usize| -> Vec<f64> {
+            (0..m)
+                .map(|i| (((i + seed) * 7919) % 1013) as f64 / 7.0 - 70.0 + 1e-9 * i as f64)
+                .collect()
+        };
+        for m in [0, 1, 3, 4, 5, 8, 13, BLOCK] {
+            let (u0, u1, v0, v1) = (v(1, m), v(2, m), v(3, m), v(4, m));
+            let got = dot_2x2(&u0, &u1, &v0, &v1);
+            let want = [dot(&u0, &v0), dot(&u0, &v1), dot(&u1, &v0), dot(&u1, &v1)];
+            for (g, w) in got.iter().zip(want) {
+                assert_eq!(g.to_bits(), w.to_bits(), "length {m}: {g} against {w}");
+            }
+            // and they are the sums they stand for
+            let plain: f64 = u0.iter().zip(&v1).map(|(a, b)| a * b).sum();
+            assert!(
+                (got[1] - plain).abs() <= 1e-9 * plain.abs().max(1.0),
+                "{} {plain}",
+                got[1]
+            );
         }
     }
 
