@@ -11,7 +11,7 @@
 //! backtest forecasts whose outcomes were already observed at that origin (before the first
 //! such outcome exists, the region uses `naive`, or the first model listed).
 
-use crate::ensemble::{ENSEMBLE, MemberForecast, Target, backtest_ensemble, combine, weights};
+use crate::ensemble::{ENSEMBLE, MemberForecast, MemberRows, Target, backtest_ensemble, combine};
 use crate::error::EngineError;
 use crate::features::country_of;
 use crate::global::{FeatureCache, GlobalSettings, backtest_global, forecast_global};
@@ -461,11 +461,12 @@ pub fn finish_forecasts(
             let ensemble = bt.models.len() - 1;
             platt = crate::calibration::recalibrate(&mut bt, ensemble, thresholds);
         }
+        let index = MemberRows::new(&bt, &members);
         ensemble_weights = (1..=settings.horizon)
             .map(|h| {
                 (
-                    weights(&bt, &members, h, None, Target::Point),
-                    weights(&bt, &members, h, None, Target::Distribution),
+                    index.weights(h, None, Target::Point),
+                    index.weights(h, None, Target::Distribution),
                 )
             })
             .collect();

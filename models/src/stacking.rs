@@ -39,8 +39,8 @@ fn compositions(m: usize, steps: usize) -> Vec<Vec<usize>> {
 /// The score of grid weights `w` (in steps): the CRPS of the averaged quantiles summed over the
 /// rows, and, when `grad` is given, a subgradient of that sum with respect to the weights.
 /// Both searches score through this one function, so a grid point gets the same total in each.
-fn score(
-    quantiles: &[Vec<Vec<f64>>],
+fn score<Q: AsRef<[f64]>>(
+    quantiles: &[Vec<Q>],
     y: &[f64],
     probs: &[f64],
     w: &[usize],
@@ -62,7 +62,7 @@ fn score(
                 continue;
             }
             let f = *wi as f64 / steps as f64;
-            for (c, q) in combined.iter_mut().zip(&quantiles[member][row]) {
+            for (c, q) in combined.iter_mut().zip(quantiles[member][row].as_ref()) {
                 *c += f * q;
             }
         }
@@ -72,7 +72,7 @@ fn score(
             // in [−p, 1 − p] is a subgradient there)
             for (member, (gm, am)) in g.iter_mut().zip(a.iter_mut()).enumerate() {
                 let (mut s, mut abs) = (0.0, 0.0);
-                for ((c, p), q) in combined.iter().zip(probs).zip(&quantiles[member][row]) {
+                for ((c, p), q) in combined.iter().zip(probs).zip(quantiles[member][row].as_ref()) {
                     let d = if *c > *obs { 1.0 - p } else { -p };
                     s += d * q;
                     abs += (d * q).abs();
@@ -95,8 +95,8 @@ fn to_weights(w: &[usize], steps: usize) -> Vec<f64> {
 
 /// [`stack_crps`] by scoring every grid point: the reference the faster search is tested
 /// against.
-pub fn stack_crps_exhaustive(
-    quantiles: &[Vec<Vec<f64>>],
+pub fn stack_crps_exhaustive<Q: AsRef<[f64]>>(
+    quantiles: &[Vec<Q>],
     y: &[f64],
     probs: &[f64],
     steps: usize,
@@ -129,12 +129,17 @@ const BOUND_SLACK: f64 = 1e-8;
 /// grid point, which favours the earlier members; with no rows, equal weights. The same answer
 /// as [`stack_crps_exhaustive`], from a few dozen scorings instead of every grid point (module
 /// docs).
-pub fn stack_crps(quantiles: &[Vec<Vec<f64>>], y: &[f64], probs: &[f64], steps: usize) -> Vec<f64> {
+pub fn stack_crps<Q: AsRef<[f64]>>(quantiles: &[Vec<Q>], y: &[f64], probs: &[f64], steps: usize) -> Vec<f64> {
     cutting_planes(quantiles, y, probs, steps).0
 }
 
 /// [`stack_crps`] and how many grid points it scored.
-fn cutting_planes(quantiles: &[Vec<Vec<f64>>], y: &[f64], probs: &[f64], steps: usize) -> (Vec<f64>, usize) {
+fn cutting_planes<Q: AsRef<[f64]>>(
+    quantiles: &[Vec<Q>],
+    y: &[f64],
+    probs: &[f64],
+    steps: usize,
+) -> (Vec<f64>, usize) {
     let m = quantiles.len();
     if m == 0 {
         return (Vec::new(), 0);
@@ -145,9 +150,11 @@ fn cutting_planes(quantiles: &[Vec<Vec<f64>>], y: &[f64], probs: &[f64], steps: 
     // the bounds need finite numbers; a non-finite one makes every total NaN or infinite,
     // where the exhaustive search's order of comparison decides, so leave it to that search
     let finite = y.iter().all(|v| v.is_finite())
-        && quantiles
-            .iter()
-            .all(|member| member.iter().all(|row| row.iter().all(|v| v.is_finite())));
+        && quantiles.iter().all(|member| {
+            member
+                .iter()
+                .all(|row| row.as_ref().iter().all(|v| v.is_finite()))
+        });
     let grid = compositions(m, steps);
     if !finite || probs.iter().any(|p| !p.is_finite()) {
         return (stack_crps_exhaustive(quantiles, y, probs, steps), grid.len());
