@@ -351,18 +351,20 @@ fn linear_predictor(x: &[f64], k: usize, beta: &[f64], eta: &mut [f64]) {
 /// sum would have to be kept in order, one add at a time).
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0; 4];
-    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = a4
-        .remainder()
-        .iter()
-        .zip(b4.remainder())
-        .map(|(u, v)| u * v)
-        .sum();
-    for (u, v) in a4.zip(b4) {
+    for (u, v) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
         for l in 0..4 {
             acc[l] += u[l] * v[l];
         }
     }
+    dot_total(&acc, a, b)
+}
+
+/// The end of [`dot`] and [`dot_2x2`]: the four running sums of `a · b`, added in one fixed
+/// order, plus the products of the elements past the last whole group of four. One function
+/// for both, so that the two cannot drift apart by a bit.
+fn dot_total(acc: &[f64; 4], a: &[f64], b: &[f64]) -> f64 {
+    let (a, b) = (a.chunks_exact(4).remainder(), b.chunks_exact(4).remainder());
+    let tail: f64 = a.iter().zip(b).map(|(u, v)| u * v).sum();
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
@@ -388,16 +390,12 @@ fn dot_2x2(u0: &[f64], u1: &[f64], v0: &[f64], v1: &[f64]) -> [f64; 4] {
             acc[3][l] += b[l] * d[l];
         }
     }
-    let tail = |u: &[f64], v: &[f64]| -> f64 {
-        let (u, v) = (u.chunks_exact(4).remainder(), v.chunks_exact(4).remainder());
-        u.iter().zip(v).map(|(x, y)| x * y).sum()
-    };
-    let tails = [tail(u0, v0), tail(u0, v1), tail(u1, v0), tail(u1, v1)];
-    let mut out = [0.0; 4];
-    for ((o, a), t) in out.iter_mut().zip(&acc).zip(tails) {
-        *o = (a[0] + a[1]) + (a[2] + a[3]) + t;
-    }
-    out
+    [
+        dot_total(&acc[0], u0, v0),
+        dot_total(&acc[1], u0, v1),
+        dot_total(&acc[2], u1, v0),
+        dot_total(&acc[3], u1, v1),
+    ]
 }
 
 /// The scratch space of the normal equations: one block of rows of the design, column by
