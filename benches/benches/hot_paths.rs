@@ -191,12 +191,12 @@ fn stacking(c: &mut Criterion) {
     let mut bt = backtest_100(29, &models);
     bt.rows.sort_by_key(|r| (r.model, r.series, r.cutoff, r.horizon));
     let per_model = bt.rows.len() / models.len();
-    let q: Vec<Vec<Vec<f64>>> = bt
-        .rows
+    let rows: Vec<_> = bt.rows.iter().collect();
+    let q: Vec<Vec<Vec<f64>>> = rows
         .chunks(per_model)
-        .map(|rows| rows.iter().map(|r| r.quantiles.clone()).collect())
+        .map(|rows| rows.iter().map(|r| r.quantiles.to_vec()).collect())
         .collect();
-    let y: Vec<f64> = bt.rows[..per_model].iter().map(|r| r.y).collect();
+    let y: Vec<f64> = rows[..per_model].iter().map(|r| r.y).collect();
     let mut group = c.benchmark_group("stacking");
     group.sample_size(10);
     type Search = fn(&[Vec<Vec<f64>>], &[f64], &[f64], usize) -> Vec<f64>;

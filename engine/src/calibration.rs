@@ -49,8 +49,8 @@ pub fn reliability(bt: &Backtest, thresholds: [f64; 2]) -> Vec<ReliabilityRow> {
             let mut sum_p = [0.0; BINS];
             let mut hits = [0usize; BINS];
             let mut n = [0usize; BINS];
-            for r in bt.rows.iter().filter(|r| r.model == mi) {
-                let p = row_events(r, &bt.probs, thresholds)[which].clamp(0.0, 1.0);
+            for r in bt.rows.iter().filter(|r| usize::from(r.model) == mi) {
+                let p = row_events(&r, r.quantiles, &bt.probs, thresholds)[which].clamp(0.0, 1.0);
                 let b = ((p * BINS as f64) as usize).min(BINS - 1);
                 sum_p[b] += p;
                 n[b] += 1;
@@ -133,21 +133,28 @@ pub fn reliability_frame(rows: &[ReliabilityRow]) -> Result<DataFrame, EngineErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_models::BacktestRow;
+    use vigil_models::{BacktestRows, RowKey, RowValues};
 
-    fn row(p_any: f64, y: f64) -> BacktestRow {
-        BacktestRow {
-            series: 0,
-            cutoff: 1,
-            horizon: 1,
-            model: 0,
-            y,
-            mean: 0.0,
-            quantiles: vec![0.0],
-            scale: 1.0,
-            fell_back: false,
-            events: Some([p_any, 0.0]),
+    /// Rows of one model with their own event probabilities `P(y ≥ 1)` and outcomes.
+    fn rows(p_and_y: &[(f64, f64)]) -> BacktestRows {
+        let mut rows = BacktestRows::new(1);
+        for (p_any, y) in p_and_y {
+            let key = RowKey {
+                series: 0,
+                cutoff: 1,
+                horizon: 1,
+                model: 0,
+            };
+            let values = RowValues {
+                y: *y,
+                mean: 0.0,
+                scale: 1.0,
+                fell_back: false,
+                events: Some([*p_any, 0.0]),
+            };
+            rows.push(key, values, &[0.0]).expect("a row that fits");
         }
+        rows
     }
 
     #[test]
@@ -172,7 +179,7 @@ mod tests {
             models: vec!["m".into()],
             probs: vec![0.5],
             // bin 1: p 0.05 twice, one event; bin 10: p 1.0 once, an event
-            rows: vec![row(0.05, 0.0), row(0.05, 3.0), row(1.0, 7.0)],
+            rows: rows(&[(0.05, 0.0), (0.05, 3.0), (1.0, 7.0)]),
             fallbacks: vec![],
         };
         let rows = reliability(&bt, [1.0, 25.0]);
@@ -240,8 +247,11 @@ pub fn recalibrate(bt: &mut Backtest, model: usize, thresholds: [f64; 2]) -> [Op
     let raw: Vec<(usize, usize, [f64; 2], f64)> = bt
         .rows
         .iter()
-        .filter(|r| r.model == model)
-        .map(|r| (r.cutoff, r.horizon, row_events(r, &probs, thresholds), r.y))
+        .filter(|r| usize::from(r.model) == model)
+        .map(|r| {
+            let e = row_events(&r, r.quantiles, &probs, thresholds);
+            (r.cutoff as usize, usize::from(r.horizon), e, r.y)
+        })
         .collect();
     let fit_before = |cutoff: Option<usize>, which: usize| {
         let (p, hit): (Vec<f64>, Vec<bool>) = raw
@@ -258,9 +268,9 @@ pub fn recalibrate(bt: &mut Backtest, model: usize, thresholds: [f64; 2]) -> [Op
         .iter()
         .map(|c| (*c, [fit_before(Some(*c), 0), fit_before(Some(*c), 1)]))
         .collect();
-    for r in bt.rows.iter_mut().filter(|r| r.model == model) {
-        let e = row_events(r, &probs, thresholds);
-        let f = fits.get(&r.cutoff).copied().unwrap_or([None, None]);
+    for (r, q) in bt.rows.iter_mut().filter(|(r, _)| usize::from(r.model) == model) {
+        let e = row_events(r, q, &probs, thresholds);
+        let f = fits.get(&(r.cutoff as usize)).copied().unwrap_or([None, None]);
         r.events = Some([
             f[0].map_or(e[0], |p| p.apply(e[0])),
             f[1].map_or(e[1], |p| p.apply(e[1])),

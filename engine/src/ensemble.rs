@@ -18,7 +18,7 @@
 //! probabilities are averaged linearly.
 
 use vigil_models::metrics::{crps_quantiles, exceedance};
-use vigil_models::{Backtest, BacktestRow};
+use vigil_models::{Backtest, BacktestRow, BacktestRows, ModelError, RowKey, RowRef, RowValues};
 
 /// How many of the best members share the weight of the point forecast.
 pub const TOP: usize = 3;
@@ -41,16 +41,16 @@ pub enum Target {
     Distribution,
 }
 
-fn loss(r: &BacktestRow, target: Target, probs: &[f64]) -> f64 {
+fn loss(r: RowRef<'_>, target: Target, probs: &[f64]) -> f64 {
     match target {
         Target::Point => (r.mean.max(0.0).ln_1p() - r.y.max(0.0).ln_1p()).powi(2),
-        Target::Distribution => crps_quantiles(r.y, &r.quantiles, probs),
+        Target::Distribution => crps_quantiles(r.y, r.quantiles, probs),
     }
 }
 
 /// Members with rows in `rows` and their mean loss, best first (ties keep the members' order).
 fn ranked<'a>(
-    rows: impl Iterator<Item = &'a BacktestRow>,
+    rows: impl Iterator<Item = RowRef<'a>>,
     members: &[usize],
     n_models: usize,
     target: Target,
@@ -59,8 +59,9 @@ fn ranked<'a>(
     let mut sum = vec![0.0; n_models];
     let mut cnt = vec![0usize; n_models];
     for r in rows {
-        sum[r.model] += loss(r, target, probs);
-        cnt[r.model] += 1;
+        let m = usize::from(r.model);
+        sum[m] += loss(r, target, probs);
+        cnt[m] += 1;
     }
     let mut scored: Vec<(usize, f64)> = members
         .iter()
@@ -82,25 +83,20 @@ fn inverse_score_weights(scored: &[(usize, f64)], n_models: usize) -> Vec<f64> {
 }
 
 /// Distribution weights: the [`STACK`] best by CRPS, stacked on `rows`.
-fn stacked_weights(
-    rows: &[&BacktestRow],
-    scored: &[(usize, f64)],
-    n_models: usize,
-    probs: &[f64],
-) -> Vec<f64> {
+fn stacked_weights(rows: &[RowRef<'_>], scored: &[(usize, f64)], n_models: usize, probs: &[f64]) -> Vec<f64> {
     use std::collections::BTreeMap;
     let top: Vec<usize> = scored.iter().take(STACK).map(|(m, _)| *m).collect();
     // (series, origin, horizon) → the outcome and each stacked member's quantiles, borrowed
     // from the rows (a copy of them was most of the ensemble stage's memory)
-    type Key = (usize, usize, usize);
+    type Key = (u32, u32, u16);
     type Seen<'a> = (f64, [Option<&'a [f64]>; STACK]);
     let mut by_key: BTreeMap<Key, Seen<'_>> = BTreeMap::new();
     for r in rows {
-        if let Some(i) = top.iter().position(|m| *m == r.model) {
+        if let Some(i) = top.iter().position(|m| *m == usize::from(r.model)) {
             let e = by_key
                 .entry((r.series, r.cutoff, r.horizon))
                 .or_insert_with(|| (r.y, [None; STACK]));
-            e.1[i] = Some(r.quantiles.as_slice());
+            e.1[i] = Some(r.quantiles);
         }
     }
     let mut y = Vec::with_capacity(by_key.len());
@@ -137,7 +133,7 @@ pub fn weights(
 /// The members' backtest rows of each horizon, in the backtest's order, with the period whose
 /// outcome each forecasts; built once, so that the weights of one origin and horizon read that
 /// horizon's rows only. (Each origin and horizon scanned every row of the backtest before, 216
-/// times in the monthly job: 12.8 million rows of 112 bytes at 10,000 regions, most of the
+/// times in the monthly job: 12.8 million rows at 10,000 regions, most of the
 /// ensemble stage's time.) The weights are the same, bit for bit.
 pub struct MemberRows<'a> {
     bt: &'a Backtest,
@@ -152,18 +148,19 @@ impl<'a> MemberRows<'a> {
     pub fn new(bt: &'a Backtest, members: &'a [usize]) -> Self {
         let mut by_horizon: Vec<Vec<(u32, u32)>> = Vec::new();
         let mut fits = true;
-        for (i, r) in bt.rows.iter().enumerate() {
-            if r.horizon == 0 || !members.contains(&r.model) {
+        for (i, r) in bt.rows.rows().iter().enumerate() {
+            let h = usize::from(r.horizon);
+            if h == 0 || !members.contains(&usize::from(r.model)) {
                 continue;
             }
-            let (Ok(at), Ok(row)) = (u32::try_from(r.cutoff + r.horizon - 1), u32::try_from(i)) else {
+            let (Ok(at), Ok(row)) = (u32::try_from(r.resolves()), u32::try_from(i)) else {
                 fits = false;
                 break;
             };
-            if by_horizon.len() < r.horizon {
-                by_horizon.resize_with(r.horizon, Vec::new);
+            if by_horizon.len() < h {
+                by_horizon.resize_with(h, Vec::new);
             }
-            by_horizon[r.horizon - 1].push((at, row));
+            by_horizon[h - 1].push((at, row));
         }
         MemberRows {
             bt,
@@ -174,7 +171,7 @@ impl<'a> MemberRows<'a> {
 
     /// The members' rows resolved before `cutoff` (all with `None`), in the backtest's order;
     /// of horizon `h` only, when given.
-    fn resolved(&self, h: Option<usize>, cutoff: Option<usize>) -> Vec<&'a BacktestRow> {
+    fn resolved(&self, h: Option<usize>, cutoff: Option<usize>) -> Vec<RowRef<'a>> {
         let before = |at: usize| cutoff.is_none_or(|c| at < c);
         match (h, &self.by_horizon) {
             (Some(h), Some(index)) => index
@@ -182,7 +179,7 @@ impl<'a> MemberRows<'a> {
                 .map(|rows| {
                     rows.iter()
                         .filter(|(at, _)| before(*at as usize))
-                        .map(|(_, i)| &self.bt.rows[*i as usize])
+                        .filter_map(|(_, i)| self.bt.rows.get(*i as usize))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -190,9 +187,9 @@ impl<'a> MemberRows<'a> {
                 .bt
                 .rows
                 .iter()
-                .filter(|r| self.members.contains(&r.model))
-                .filter(|r| before(r.cutoff + r.horizon - 1))
-                .filter(|r| h.is_none_or(|h| r.horizon == h))
+                .filter(|r| self.members.contains(&usize::from(r.model)))
+                .filter(|r| before(r.resolves()))
+                .filter(|r| h.is_none_or(|h| usize::from(r.horizon) == h))
                 .collect(),
         }
     }
@@ -253,95 +250,119 @@ pub fn combine(members: &[MemberForecast<'_>], wp: &[f64], wd: &[f64]) -> (f64, 
     (log_mean.exp_m1(), q, e)
 }
 
-/// Event probabilities of a backtest row: its own, or read off its quantiles.
-pub fn row_events(r: &BacktestRow, probs: &[f64], events: [f64; 2]) -> [f64; 2] {
+/// Event probabilities of a backtest row (whose quantiles are `quantiles`): its own, or read
+/// off its quantiles.
+pub fn row_events(r: &BacktestRow, quantiles: &[f64], probs: &[f64], events: [f64; 2]) -> [f64; 2] {
     r.events.unwrap_or_else(|| {
         [
-            exceedance(&r.quantiles, probs, events[0]),
-            exceedance(&r.quantiles, probs, events[1]),
+            exceedance(quantiles, probs, events[0]),
+            exceedance(quantiles, probs, events[1]),
         ]
     })
 }
 
 /// Appends the ensemble of `members` to `bt` as a new model with honest weights per origin.
-pub fn backtest_ensemble(bt: &mut Backtest, members: &[usize], events: [f64; 2]) {
+pub fn backtest_ensemble(bt: &mut Backtest, members: &[usize], events: [f64; 2]) -> Result<(), ModelError> {
     use std::collections::HashMap;
     let mi = bt.models.len();
-    let mut by_key: HashMap<(usize, usize, usize), Vec<&BacktestRow>> = HashMap::new();
-    for r in bt.rows.iter().filter(|r| members.contains(&r.model)) {
-        by_key.entry((r.series, r.cutoff, r.horizon)).or_default().push(r);
-    }
-    let mut keys: Vec<(usize, usize, usize)> = by_key.keys().copied().collect();
-    keys.sort_unstable();
+    let all = bt.rows.rows();
+    // the members' rows grouped by (series, origin, horizon): their positions, sorted stably
+    // by the key, so each group keeps the backtest's order (8 bytes a row, where a map of
+    // vectors of references was three times that)
+    let mut order: Vec<usize> = (0..all.len())
+        .filter(|i| members.contains(&usize::from(all[*i].model)))
+        .collect();
+    let key = |i: &usize| (all[*i].series, all[*i].cutoff, all[*i].horizon);
+    order.sort_by_key(key);
     // the weights of every origin and horizon, learned in parallel
-    let mut pairs: Vec<(usize, usize)> = keys.iter().map(|(_, c, h)| (*c, *h)).collect();
+    let mut pairs: Vec<(u32, u16)> = order.iter().map(|i| (all[*i].cutoff, all[*i].horizon)).collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let learned: HashMap<(usize, usize), (Vec<f64>, Vec<f64>)> = {
+    let learned: HashMap<(u32, u16), (Vec<f64>, Vec<f64>)> = {
         use rayon::prelude::*;
         let index = MemberRows::new(bt, members);
         pairs
             .par_iter()
             .map(|(cutoff, horizon)| {
+                let (c, h) = (*cutoff as usize, usize::from(*horizon));
                 let w = (
-                    index.weights(*horizon, Some(*cutoff), Target::Point),
-                    index.weights(*horizon, Some(*cutoff), Target::Distribution),
+                    index.weights(h, Some(c), Target::Point),
+                    index.weights(h, Some(c), Target::Distribution),
                 );
                 ((*cutoff, *horizon), w)
             })
             .collect()
     };
-    let mut rows = Vec::with_capacity(keys.len());
-    for key @ (series, cutoff, horizon) in keys {
-        let (wp, wd) = &learned[&(cutoff, horizon)];
-        let got = &by_key[&key];
+    let same = |a: &usize, b: &usize| key(a) == key(b);
+    let mut rows = BacktestRows::with_capacity(bt.rows.width(), order.chunk_by(same).count());
+    for group in order.chunk_by(same) {
+        let got: Vec<RowRef<'_>> = group.iter().filter_map(|i| bt.rows.get(*i)).collect();
+        let Some(first) = got.first().copied() else {
+            continue;
+        };
+        let (wp, wd) = &learned[&(first.cutoff, first.horizon)];
         let parts: Vec<MemberForecast<'_>> = got
             .iter()
             .map(|r| MemberForecast {
                 mean: r.mean,
-                quantiles: &r.quantiles,
-                events: row_events(r, &bt.probs, events),
+                quantiles: r.quantiles,
+                events: row_events(r, r.quantiles, &bt.probs, events),
             })
             .collect();
-        let ws: Vec<f64> = got.iter().map(|r| wp[r.model]).collect();
-        let wsd: Vec<f64> = got.iter().map(|r| wd[r.model]).collect();
+        let ws: Vec<f64> = got.iter().map(|r| wp[usize::from(r.model)]).collect();
+        let wsd: Vec<f64> = got.iter().map(|r| wd[usize::from(r.model)]).collect();
         let (mean, quantiles, ev) = combine(&parts, &ws, &wsd);
-        let first = got[0];
-        rows.push(BacktestRow {
-            series,
-            cutoff,
-            horizon,
-            model: mi,
-            y: first.y,
-            mean,
-            quantiles,
-            scale: first.scale,
-            fell_back: got
-                .iter()
-                .any(|r| r.fell_back && (wp[r.model] > 0.0 || wd[r.model] > 0.0)),
-            events: Some(ev),
+        let fell_back = got.iter().any(|r| {
+            let m = usize::from(r.model);
+            r.fell_back && (wp[m] > 0.0 || wd[m] > 0.0)
         });
+        rows.push(
+            RowKey {
+                series: first.series as usize,
+                cutoff: first.cutoff as usize,
+                horizon: usize::from(first.horizon),
+                model: mi,
+            },
+            RowValues {
+                y: first.y,
+                mean,
+                scale: first.scale,
+                fell_back,
+                events: Some(ev),
+            },
+            &quantiles,
+        )?;
     }
-    bt.add_model(ENSEMBLE.to_string(), rows);
+    bt.add_model(ENSEMBLE.to_string(), rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(model: usize, cutoff: usize, horizon: usize, mean: f64, y: f64) -> BacktestRow {
-        BacktestRow {
-            series: 0,
+    /// Appends a row of series `series` whose quantiles are `q`.
+    fn push(
+        rows: &mut BacktestRows,
+        series: usize,
+        (model, cutoff, horizon): (usize, usize, usize),
+        mean: f64,
+        y: f64,
+        q: &[f64],
+    ) {
+        let key = RowKey {
+            series,
             cutoff,
             horizon,
             model,
+        };
+        let values = RowValues {
             y,
             mean,
-            quantiles: vec![mean, mean],
             scale: 1.0,
             fell_back: false,
             events: None,
-        }
+        };
+        rows.push(key, values, q).expect("a row that fits");
     }
 
     #[test]
@@ -349,13 +370,14 @@ mod tests {
         let bt = Backtest {
             models: vec!["a".into(), "b".into()],
             probs: vec![0.1, 0.9],
-            // origin 10: a is right, b is wrong; origin 11: the reverse
-            rows: vec![
-                row(0, 10, 1, 5.0, 5.0),
-                row(1, 10, 1, 50.0, 5.0),
-                row(0, 11, 1, 50.0, 5.0),
-                row(1, 11, 1, 5.0, 5.0),
-            ],
+            rows: {
+                // origin 10: a is right, b is wrong; origin 11: the reverse
+                let mut rows = BacktestRows::new(2);
+                for (model, cutoff, mean) in [(0, 10, 5.0), (1, 10, 50.0), (0, 11, 50.0), (1, 11, 5.0)] {
+                    push(&mut rows, 0, (model, cutoff, 1), mean, 5.0, &[mean, mean]);
+                }
+                rows
+            },
             fallbacks: vec![],
         };
         // at origin 10 nothing is resolved: equal weights
@@ -382,7 +404,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
-        let mut rows = Vec::new();
+        let mut rows = BacktestRows::new(3);
         // four models (the fourth not a member), in blocks as the backtest appends them
         for model in 0..4 {
             for series in 0..5 {
@@ -390,11 +412,15 @@ mod tests {
                     for horizon in 1..=3 {
                         let mean = 20.0 * draw();
                         let (lo, hi) = (mean * draw(), mean * (1.0 + 2.0 * draw()));
-                        rows.push(BacktestRow {
+                        let y = (30.0 * draw()).floor();
+                        push(
+                            &mut rows,
                             series,
-                            quantiles: vec![lo, mean, hi],
-                            ..row(model, cutoff, horizon, mean, (30.0 * draw()).floor())
-                        });
+                            (model, cutoff, horizon),
+                            mean,
+                            y,
+                            &[lo, mean, hi],
+                        );
                     }
                 }
             }

@@ -20,8 +20,8 @@ use crate::series::{Fallback, RegionSeries};
 use polars::prelude::*;
 use vigil_models::metrics::{ModelScores, Skill, exceedance, msle_by_series, score, skill, summarise};
 use vigil_models::{
-    AutoEts, Backtest, BacktestRow, BacktestSettings, Conflictology, Conformal, Croston, CrostonKind,
-    Forecast, Forecaster, GlobalKind, GlobalModel, HistoricMean, MstlEts, Naive, RegionForecast,
+    AutoEts, Backtest, BacktestRow, BacktestRows, BacktestSettings, Conflictology, Conformal, Croston,
+    CrostonKind, Forecast, Forecaster, GlobalKind, GlobalModel, HistoricMean, MstlEts, Naive, RegionForecast,
     SeasonalNaive, Tsb, WindowMean, Zero, forecast_panel,
 };
 
@@ -277,8 +277,13 @@ pub fn local_part(
                 context: "backtest".into(),
                 source: e,
             })?;
-    for row in &mut bt.rows {
-        row.series = regions[row.series];
+    for (row, _) in bt.rows.iter_mut() {
+        // a position among all regions, which fits the row's integer as the shard's does:
+        // positions come from the panel, whose region count the backtest checked
+        row.series = u32::try_from(regions[row.series as usize]).map_err(|_| EngineError::Invalid {
+            context: "backtest".into(),
+            message: format!("{} regions are more than a backtest row can number", series.len()),
+        })?;
     }
     for f in &mut bt.fallbacks {
         f.series = regions[f.series];
@@ -330,6 +335,7 @@ pub fn merge_local_parts(
         return Err(invalid("no parts to merge".into()));
     };
     let (models, probs) = (first.backtest.models.clone(), first.backtest.probs.clone());
+    let width = probs.len();
     let mut owner: Vec<Option<usize>> = vec![None; series.len()];
     for (k, p) in parts.iter().enumerate() {
         if p.backtest.models != models || p.backtest.probs != probs || p.forecasts.len() != models.len() {
@@ -372,7 +378,7 @@ pub fn merge_local_parts(
         backtest: Backtest {
             models,
             probs,
-            rows: Vec::new(),
+            rows: BacktestRows::new(width),
             fallbacks: Vec::new(),
         },
         forecasts: vec![Vec::with_capacity(series.len()); first.forecasts.len()],
@@ -381,8 +387,12 @@ pub fn merge_local_parts(
         .backtest
         .rows
         .reserve_exact(parts.iter().map(|p| p.backtest.rows.len()).sum());
-    for p in parts {
-        merged.backtest.rows.extend(p.backtest.rows);
+    for (k, p) in parts.into_iter().enumerate() {
+        merged
+            .backtest
+            .rows
+            .append(p.backtest.rows)
+            .map_err(|e| invalid(format!("part {k}: {e}")))?;
         merged.backtest.fallbacks.extend(p.backtest.fallbacks);
         for (all, got) in merged.forecasts.iter_mut().zip(p.forecasts) {
             all.extend(got);
@@ -428,10 +438,13 @@ pub fn finish_forecasts(
         .reserve_exact(bt.rows.len() / bt.models.len().max(1) * pooled.appended_models());
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
-    let mut global_starts = Vec::new();
+    // The global models' final fits on all data are made now, from the backtest's last fits,
+    // so that the feature cache (every region × month's features: 380 MB at 10,000 regions)
+    // and the fits' designs are gone before the ensemble's rows and the scores are made.
+    let mut global_final = Vec::new();
     if let Some(cache) = &cache {
         let clock = std::time::Instant::now();
-        global_starts = backtest_global(
+        let global_starts = backtest_global(
             series,
             cache,
             &pooled.global,
@@ -444,14 +457,29 @@ pub fn finish_forecasts(
             pooled.global.len(),
             clock.elapsed().as_secs_f64()
         );
+        for (ki, kind) in pooled.global.iter().enumerate() {
+            global_final.push(forecast_global(
+                series,
+                cache,
+                *kind,
+                settings.horizon,
+                &settings.probs,
+                &pooled.settings,
+                global_starts.get(ki).map_or(&[], Vec::as_slice),
+            )?);
+        }
     }
+    drop(cache);
     let members = members_of(&bt);
     let with_ensemble = pooled.ensemble && members.len() > 1;
     let mut ensemble_weights = Vec::new();
     let mut platt = [None, None];
     if with_ensemble {
         let clock = std::time::Instant::now();
-        backtest_ensemble(&mut bt, &members, thresholds);
+        backtest_ensemble(&mut bt, &members, thresholds).map_err(|e| EngineError::Model {
+            context: "backtesting the ensemble".into(),
+            source: e,
+        })?;
         tracing::info!(
             "backtest: ensemble of {} members, weights learned per origin, in {:.1} s",
             members.len(),
@@ -472,7 +500,7 @@ pub fn finish_forecasts(
             .collect();
     }
     if let Some(first) = settings.cutoffs(n).ok().and_then(|c| c.first().copied()) {
-        bt.rows.retain(|r| r.cutoff >= first);
+        bt.rows.retain(|r| r.cutoff as usize >= first);
         // offer the dropped warm-up rows' space back (a third of the rows in the monthly job);
         // the allocator may keep a block shrunk by less than half where it is (mimalloc does)
         bt.rows.shrink_to_fit();
@@ -533,21 +561,10 @@ pub fn finish_forecasts(
         forecasts.push(got);
     }
     let mut global_models = Vec::new();
-    if let Some(cache) = &cache {
-        for (ki, kind) in pooled.global.iter().enumerate() {
-            let g = forecast_global(
-                series,
-                cache,
-                *kind,
-                settings.horizon,
-                &settings.probs,
-                &pooled.settings,
-                global_starts.get(ki).map_or(&[], Vec::as_slice),
-            )?;
-            forecasts.push(g.forecasts);
-            events.push(g.events);
-            global_models.push((kind.name().to_string(), g.models));
-        }
+    for (kind, g) in pooled.global.iter().zip(global_final) {
+        forecasts.push(g.forecasts);
+        events.push(g.events);
+        global_models.push((kind.name().to_string(), g.models));
     }
     if with_ensemble {
         let (f, mut e) = ensemble_forecasts(&forecasts, &events, &members, &ensemble_weights);
@@ -674,21 +691,25 @@ fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize, events: [f64;
         .position(|m| m == "naive")
         .or_else(|| eligible.iter().position(|e| *e))
         .unwrap_or(0);
-    let mut by_series: Vec<Vec<&BacktestRow>> = vec![Vec::new(); n_series];
-    for r in &bt.rows {
-        by_series[r.series].push(r);
+    // each series' rows by position (8 bytes a row: this runs while every row is held)
+    let all = bt.rows.rows();
+    let mut by_series: Vec<Vec<usize>> = vec![Vec::new(); n_series];
+    for (i, r) in all.iter().enumerate() {
+        by_series[r.series as usize].push(i);
     }
-    let mut picked: Vec<&BacktestRow> = Vec::new();
-    for rows in &by_series {
-        let mut cutoffs: Vec<usize> = rows.iter().map(|r| r.cutoff).collect();
+    let mut picked: Vec<usize> = Vec::new();
+    for positions in &by_series {
+        let rows = || positions.iter().map(|i| (*i, &all[*i]));
+        let mut cutoffs: Vec<u32> = rows().map(|(_, r)| r.cutoff).collect();
         cutoffs.sort_unstable();
         cutoffs.dedup();
         for c in cutoffs {
             let mut sum = vec![0.0; bt.models.len()];
             let mut cnt = vec![0usize; bt.models.len()];
-            for r in rows.iter().filter(|r| r.cutoff + r.horizon - 1 < c) {
-                sum[r.model] += (r.mean.max(0.0).ln_1p() - r.y.max(0.0).ln_1p()).powi(2);
-                cnt[r.model] += 1;
+            for (_, r) in rows().filter(|(_, r)| r.resolves() < c as usize) {
+                let m = usize::from(r.model);
+                sum[m] += (r.mean.max(0.0).ln_1p() - r.y.max(0.0).ln_1p()).powi(2);
+                cnt[m] += 1;
             }
             let means: Vec<f64> = sum
                 .iter()
@@ -696,7 +717,11 @@ fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize, events: [f64;
                 .map(|(s, n)| if *n == 0 { f64::NAN } else { s / *n as f64 })
                 .collect();
             let m = argmin_of(&means, &eligible).unwrap_or(default);
-            picked.extend(rows.iter().filter(|r| r.cutoff == c && r.model == m));
+            picked.extend(
+                rows()
+                    .filter(|(_, r)| r.cutoff == c && usize::from(r.model) == m)
+                    .map(|(i, _)| i),
+            );
         }
     }
     (1..=horizon)
@@ -708,8 +733,8 @@ fn selected_scores(bt: &Backtest, n_series: usize, horizon: usize, events: [f64;
             scores: score(
                 picked
                     .iter()
-                    .copied()
-                    .filter(|r| h.is_none_or(|h| r.horizon == h)),
+                    .filter_map(|i| bt.rows.get(*i))
+                    .filter(|r| h.is_none_or(|h| usize::from(r.horizon) == h)),
                 &bt.probs,
                 events,
             ),
@@ -736,7 +761,7 @@ fn date_column(name: &str, days: Vec<i32>) -> Result<Column, EngineError> {
 /// The backtest in long format: `region_id, cutoff, ds, horizon, model, y, mean, q025 … q975,
 /// fell_back`. `cutoff` is the last period of the training data; `ds` the forecast period.
 pub fn backtest_frame(series: &[RegionSeries], bt: &Backtest) -> Result<DataFrame, EngineError> {
-    backtest_frame_of(series, bt, &bt.rows)
+    backtest_frame_of(series, bt, 0..bt.rows.len())
 }
 
 /// Rows of the backtest table built and written at a time by [`write_backtest`]: one parquet
@@ -762,14 +787,17 @@ fn write_backtest_in_chunks(
     stamp: (crate::Classification, &str),
     chunk_rows: usize,
 ) -> Result<u64, EngineError> {
-    let mut chunks = bt.rows.chunks(chunk_rows);
+    let n = bt.rows.len();
+    let step = chunk_rows.max(1);
+    let mut starts = (0..n).step_by(step);
     // an empty backtest still gets a file with the table's columns
-    let first = backtest_frame_of(series, bt, chunks.next().unwrap_or(&[]))?;
+    let first = starts.next().map_or(0..0, |a| a..n.min(a + step));
+    let first = backtest_frame_of(series, bt, first)?;
     let mut out = crate::output::TableWriter::create(path, first.schema().as_ref().clone(), Some(stamp))?;
     out.write(&first)?;
     drop(first);
-    for rows in chunks {
-        out.write(&backtest_frame_of(series, bt, rows)?)?;
+    for a in starts {
+        out.write(&backtest_frame_of(series, bt, a..n.min(a + step))?)?;
     }
     out.finish()
 }
@@ -777,45 +805,49 @@ fn write_backtest_in_chunks(
 fn backtest_frame_of(
     series: &[RegionSeries],
     bt: &Backtest,
-    rows: &[BacktestRow],
+    range: std::ops::Range<usize>,
 ) -> Result<DataFrame, EngineError> {
     let ctx = "building the backtest table";
+    let rows = &bt.rows.rows()[range.clone()];
+    let of = |r: &BacktestRow| &series[r.series as usize];
     let mut cols = vec![
         Column::new(
             "region_id".into(),
-            rows.iter()
-                .map(|r| series[r.series].region_id.as_str())
-                .collect::<Vec<_>>(),
+            rows.iter().map(|r| of(r).region_id.as_str()).collect::<Vec<_>>(),
         ),
         date_column(
             "cutoff",
             rows.iter()
-                .map(|r| to_epoch_days(series[r.series].ds[r.cutoff - 1]))
+                .map(|r| to_epoch_days(of(r).ds[r.cutoff as usize - 1]))
                 .collect(),
         )?,
         date_column(
             "ds",
             rows.iter()
-                .map(|r| to_epoch_days(series[r.series].ds[r.cutoff + r.horizon - 1]))
+                .map(|r| to_epoch_days(of(r).ds[r.resolves()]))
                 .collect(),
         )?,
         Column::new(
             "horizon".into(),
-            rows.iter().map(|r| r.horizon as i32).collect::<Vec<_>>(),
+            rows.iter().map(|r| i32::from(r.horizon)).collect::<Vec<_>>(),
         ),
         Column::new(
             "model".into(),
             rows.iter()
-                .map(|r| bt.models[r.model].as_str())
+                .map(|r| bt.models[usize::from(r.model)].as_str())
                 .collect::<Vec<_>>(),
         ),
         Column::new("y".into(), rows.iter().map(|r| r.y).collect::<Vec<_>>()),
         Column::new("mean".into(), rows.iter().map(|r| r.mean).collect::<Vec<_>>()),
     ];
+    let (quantiles, width) = (bt.rows.quantiles(), bt.rows.width());
     for (j, p) in bt.probs.iter().enumerate() {
         cols.push(Column::new(
             quantile_column(*p).into(),
-            rows.iter().map(|r| r.quantiles[j]).collect::<Vec<_>>(),
+            range
+                .clone()
+                .map(|i| quantiles[i * width + j])
+                .collect::<Vec<_>>(),
         ));
     }
     cols.push(Column::new(

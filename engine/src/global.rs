@@ -9,7 +9,8 @@
 use rayon::prelude::*;
 use vigil_models::backtest::{BacktestFallback, seasonal_naive_scale};
 use vigil_models::{
-    Backtest, BacktestRow, BacktestSettings, Forecast, GlobalKind, GlobalModel, ModelError, RegionForecast,
+    Backtest, BacktestRows, BacktestSettings, Forecast, GlobalKind, GlobalModel, ModelError, RegionForecast,
+    RowKey, RowRef, RowValues,
 };
 
 use crate::error::EngineError;
@@ -177,7 +178,8 @@ pub fn backtest_global(
             .into_iter()
             .enumerate()
             .flat_map(|(hi, fits)| fits.into_iter().enumerate().map(move |(ci, f)| (ci, hi + 1, f)));
-        let mut rows = Vec::new();
+        let mut rows =
+            BacktestRows::with_capacity(bt.rows.width(), cutoffs.len() * settings.horizon * series.len());
         let mut fallbacks = Vec::new();
         for (ci, h, fit) in fits {
             let c = cutoffs[ci];
@@ -186,18 +188,20 @@ pub fn backtest_global(
                     for (r, s) in series.iter().enumerate() {
                         let (mean, quantiles, events) =
                             predict_row(&model, &cache.at(r, c - 1, h), &settings.probs, global.events);
-                        rows.push(BacktestRow {
+                        let key = RowKey {
                             series: r,
                             cutoff: c,
                             horizon: h,
                             model: mi,
+                        };
+                        let values = RowValues {
                             y: s.y[c + h - 1],
                             mean,
-                            quantiles,
                             scale: scales[r][ci],
                             fell_back: false,
                             events: Some(events),
-                        });
+                        };
+                        rows.push(key, values, &quantiles).map_err(ctx)?;
                     }
                 }
                 Err(why) => {
@@ -205,16 +209,29 @@ pub fn backtest_global(
                         return Err(ctx(why));
                     };
                     for r in 0..series.len() {
-                        if let Some(row) = bt
-                            .rows
-                            .iter()
-                            .find(|x| x.model == naive && x.series == r && x.cutoff == c && x.horizon == h)
-                        {
-                            rows.push(BacktestRow {
-                                model: mi,
+                        let key = RowKey {
+                            series: r,
+                            cutoff: c,
+                            horizon: h,
+                            model: mi,
+                        };
+                        let of_naive = |x: &RowRef<'_>| {
+                            (
+                                x.series as usize,
+                                x.cutoff as usize,
+                                usize::from(x.horizon),
+                                usize::from(x.model),
+                            ) == (r, c, h, naive)
+                        };
+                        if let Some(row) = bt.rows.iter().find(of_naive) {
+                            let values = RowValues {
+                                y: row.y,
+                                mean: row.mean,
+                                scale: row.scale,
                                 fell_back: true,
-                                ..row.clone()
-                            });
+                                events: row.events,
+                            };
+                            rows.push(key, values, row.quantiles).map_err(ctx)?;
                         }
                         fallbacks.push(BacktestFallback {
                             series: r,
@@ -228,7 +245,7 @@ pub fn backtest_global(
         }
         // the order of the other models' rows: series, origin, horizon
         rows.sort_by_key(|r| (r.series, r.cutoff, r.horizon));
-        bt.add_model(kind.name().to_string(), rows);
+        bt.add_model(kind.name().to_string(), rows).map_err(ctx)?;
         bt.fallbacks.extend(fallbacks);
     }
     Ok(last_fits)
@@ -398,7 +415,7 @@ mod tests {
             let mut bt = Backtest {
                 models: vec![],
                 probs: settings.probs.clone(),
-                rows: vec![],
+                rows: BacktestRows::new(settings.probs.len()),
                 fallbacks: vec![],
             };
             backtest_global(
@@ -416,7 +433,7 @@ mod tests {
         assert!(calm.fallbacks.is_empty() && storm.fallbacks.is_empty());
         assert_eq!(calm.rows.len(), storm.rows.len());
         let mut compared = 0;
-        for (a, b) in calm.rows.iter().zip(&storm.rows) {
+        for (a, b) in calm.rows.iter().zip(storm.rows.iter()) {
             assert_eq!(
                 (a.series, a.cutoff, a.horizon, a.model),
                 (b.series, b.cutoff, b.horizon, b.model)
@@ -424,8 +441,8 @@ mod tests {
             // training data y[..cutoff] ends at or before period 50, the last one shared
             if a.cutoff <= 51 {
                 assert_eq!(
-                    (a.mean, &a.quantiles, a.events),
-                    (b.mean, &b.quantiles, b.events),
+                    (a.mean, a.quantiles, a.events),
+                    (b.mean, b.quantiles, b.events),
                     "{a:?}"
                 );
                 compared += 1;

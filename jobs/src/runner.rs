@@ -537,7 +537,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     let reliability_rows = reliability(&fc.backtest, fc.thresholds);
     // Nothing after this point reads the backtest's rows (they are in backtest.parquet, the
     // metrics and the reliability table now), and they are most of the run's memory.
-    fc.backtest.rows = Vec::new();
+    fc.backtest.rows = Default::default();
     let fc_thresholds = fc.thresholds;
     let fc_skill = fc.skill.clone();
     for m in &fc.backtest.models {

@@ -71,31 +71,315 @@ impl BacktestSettings {
     }
 }
 
-/// One forecast of one period in a backtest.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// One forecast of one period in a backtest. Its quantiles are held apart, in
+/// [`BacktestRows`], and read through [`RowRef`].
+///
+/// The positions are narrow integers because a monthly job at 10,000 regions holds 13.5
+/// million rows: four `usize` positions and a vector of quantiles per row were 192 bytes a
+/// row (2.6 GB), most of the run's memory; this row is 64 bytes and its quantiles are 8 bytes
+/// each in one block. [`BacktestRows::push`] refuses positions that do not fit.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BacktestRow {
     /// Position of the series in the input.
-    pub series: usize,
+    pub series: u32,
     /// Training length at the origin: the forecast is made after observation `cutoff − 1`.
-    pub cutoff: usize,
+    pub cutoff: u32,
     /// 1-based horizon.
-    pub horizon: usize,
+    pub horizon: u16,
     /// Position of the model in [`Backtest::models`].
-    pub model: usize,
+    pub model: u16,
+    /// Whether the fallback's forecast stands in for the model's.
+    pub fell_back: bool,
     /// The outcome.
     pub y: f64,
     /// The point forecast.
     pub mean: f64,
-    /// Quantiles at [`Backtest::probs`].
-    pub quantiles: Vec<f64>,
     /// MASE scale: mean absolute seasonal-naive error on the training part (NaN when the
     /// training part is no longer than a season).
     pub scale: f64,
-    /// Whether the fallback's forecast stands in for the model's.
-    pub fell_back: bool,
     /// `P(y ≥ EVENTS[0])` and `P(y ≥ EVENTS[1])` from the model's own predictive
     /// distribution, when it has one; otherwise scoring reads them off the quantiles.
     pub events: Option<[f64; 2]>,
+}
+
+impl BacktestRow {
+    /// The period whose outcome the row forecasts (`cutoff + horizon − 1`, with horizon ≥ 1).
+    pub fn resolves(&self) -> usize {
+        (self.cutoff as usize + usize::from(self.horizon)).saturating_sub(1)
+    }
+}
+
+/// The positions of a row, as the backtest counts them, before they are narrowed into a
+/// [`BacktestRow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowKey {
+    /// Position of the series in the input.
+    pub series: usize,
+    /// Training length at the origin.
+    pub cutoff: usize,
+    /// 1-based horizon.
+    pub horizon: usize,
+    /// Position of the model.
+    pub model: usize,
+}
+
+/// The values of a row other than its positions and quantiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowValues {
+    /// The outcome.
+    pub y: f64,
+    /// The point forecast.
+    pub mean: f64,
+    /// MASE scale (see [`BacktestRow::scale`]).
+    pub scale: f64,
+    /// Whether the fallback's forecast stands in for the model's.
+    pub fell_back: bool,
+    /// The model's own event probabilities, if any.
+    pub events: Option<[f64; 2]>,
+}
+
+/// A backtest row with its quantiles: what reading [`BacktestRows`] gives. It dereferences to
+/// the [`BacktestRow`], so `r.y`, `r.model` … read as on the row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowRef<'a> {
+    row: &'a BacktestRow,
+    /// Quantiles at [`Backtest::probs`].
+    pub quantiles: &'a [f64],
+}
+
+impl std::ops::Deref for RowRef<'_> {
+    type Target = BacktestRow;
+    fn deref(&self) -> &BacktestRow {
+        self.row
+    }
+}
+
+/// The rows of a backtest, with every row's quantiles in one block beside them (row `i`'s at
+/// `i·width .. (i+1)·width`) rather than in a vector per row: a vector's own 24 bytes and its
+/// heap block's rounding cost more than its nine quantiles.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RowsParts")]
+pub struct BacktestRows {
+    width: usize,
+    rows: Vec<BacktestRow>,
+    quantiles: Vec<f64>,
+}
+
+/// [`BacktestRows`] as read from a file, checked before use.
+#[derive(serde::Deserialize)]
+struct RowsParts {
+    width: usize,
+    rows: Vec<BacktestRow>,
+    quantiles: Vec<f64>,
+}
+
+impl TryFrom<RowsParts> for BacktestRows {
+    type Error = String;
+    fn try_from(p: RowsParts) -> Result<Self, String> {
+        if p.rows.len().checked_mul(p.width) != Some(p.quantiles.len()) {
+            return Err(format!(
+                "backtest rows: {} rows of {} quantiles need {} values, the data has {}",
+                p.rows.len(),
+                p.width,
+                p.rows.len().saturating_mul(p.width),
+                p.quantiles.len()
+            ));
+        }
+        Ok(BacktestRows {
+            width: p.width,
+            rows: p.rows,
+            quantiles: p.quantiles,
+        })
+    }
+}
+
+/// `v` as a row's narrow integer, or the error that names it.
+fn narrow<T: TryFrom<usize>>(v: usize, what: &str) -> Result<T, ModelError> {
+    T::try_from(v).map_err(|_| ModelError::InvalidParams {
+        model: "backtest".into(),
+        message: format!(
+            "{what} {v} is too large for a backtest row (series and origins up to {}, \
+             horizons and models up to {})",
+            u32::MAX,
+            u16::MAX
+        ),
+    })
+}
+
+impl BacktestRows {
+    /// No rows; each row will have `width` quantiles.
+    pub fn new(width: usize) -> Self {
+        Self::with_capacity(width, 0)
+    }
+
+    /// No rows, with room for `n` rows of `width` quantiles.
+    pub fn with_capacity(width: usize, n: usize) -> Self {
+        BacktestRows {
+            width,
+            rows: Vec::with_capacity(n),
+            quantiles: Vec::with_capacity(n.saturating_mul(width)),
+        }
+    }
+
+    /// Quantiles per row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows there is room for without moving.
+    pub fn capacity(&self) -> usize {
+        self.rows.capacity()
+    }
+
+    /// Appends a row. Refused (and nothing appended) when a position does not fit the row's
+    /// integers or `quantiles` is not `width` long.
+    pub fn push(&mut self, key: RowKey, v: RowValues, quantiles: &[f64]) -> Result<(), ModelError> {
+        if quantiles.len() != self.width {
+            return Err(ModelError::InvalidParams {
+                model: "backtest".into(),
+                message: format!(
+                    "a row has {} quantiles, the backtest records {}",
+                    quantiles.len(),
+                    self.width
+                ),
+            });
+        }
+        let row = BacktestRow {
+            series: narrow(key.series, "series position")?,
+            cutoff: narrow(key.cutoff, "origin")?,
+            horizon: narrow(key.horizon, "horizon")?,
+            model: narrow(key.model, "model position")?,
+            fell_back: v.fell_back,
+            y: v.y,
+            mean: v.mean,
+            scale: v.scale,
+            events: v.events,
+        };
+        self.rows.push(row);
+        self.quantiles.extend_from_slice(quantiles);
+        Ok(())
+    }
+
+    /// Row `i` with its quantiles.
+    pub fn get(&self, i: usize) -> Option<RowRef<'_>> {
+        let row = self.rows.get(i)?;
+        Some(RowRef {
+            row,
+            quantiles: &self.quantiles[i * self.width..(i + 1) * self.width],
+        })
+    }
+
+    /// Every row with its quantiles, in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = RowRef<'_>> + ExactSizeIterator + Clone {
+        let w = self.width;
+        self.rows.iter().enumerate().map(move |(i, row)| RowRef {
+            row,
+            quantiles: &self.quantiles[i * w..(i + 1) * w],
+        })
+    }
+
+    /// The rows without their quantiles (a scan of positions and outcomes reads less).
+    pub fn rows(&self) -> &[BacktestRow] {
+        &self.rows
+    }
+
+    /// Every row's quantiles in one block: row `i`'s are at `i·width .. (i+1)·width`.
+    pub fn quantiles(&self) -> &[f64] {
+        &self.quantiles
+    }
+
+    /// Every row, mutable, with its quantiles (which stay as they are).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&mut BacktestRow, &[f64])> {
+        let w = self.width;
+        let q = &self.quantiles;
+        self.rows
+            .iter_mut()
+            .enumerate()
+            .map(move |(i, row)| (row, &q[i * w..(i + 1) * w]))
+    }
+
+    /// Keeps the rows for which `keep` is true, in order, with their quantiles.
+    pub fn retain(&mut self, mut keep: impl FnMut(&BacktestRow) -> bool) {
+        let w = self.width;
+        let mut kept = 0;
+        for i in 0..self.rows.len() {
+            if keep(&self.rows[i]) {
+                if kept != i {
+                    self.rows[kept] = self.rows[i];
+                    self.quantiles.copy_within(i * w..(i + 1) * w, kept * w);
+                }
+                kept += 1;
+            }
+        }
+        self.rows.truncate(kept);
+        self.quantiles.truncate(kept * w);
+    }
+
+    /// Reserves room for exactly `n` more rows.
+    pub fn reserve_exact(&mut self, n: usize) {
+        self.rows.reserve_exact(n);
+        self.quantiles.reserve_exact(n.saturating_mul(self.width));
+    }
+
+    /// Offers unused room back to the allocator.
+    pub fn shrink_to_fit(&mut self) {
+        self.rows.shrink_to_fit();
+        self.quantiles.shrink_to_fit();
+    }
+
+    /// Removes every row (the room stays).
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.quantiles.clear();
+    }
+
+    /// Moves the rows of `other` to the end. Refused when the widths differ.
+    pub fn append(&mut self, mut other: BacktestRows) -> Result<(), ModelError> {
+        if other.is_empty() {
+            return Ok(());
+        }
+        if other.width != self.width {
+            return Err(ModelError::InvalidParams {
+                model: "backtest".into(),
+                message: format!(
+                    "rows of {} quantiles cannot join rows of {}",
+                    other.width, self.width
+                ),
+            });
+        }
+        self.rows.append(&mut other.rows);
+        self.quantiles.append(&mut other.quantiles);
+        Ok(())
+    }
+
+    /// Sorts the rows (stably) by `key`, quantiles alongside.
+    pub fn sort_by_key<K: Ord>(&mut self, mut key: impl FnMut(&BacktestRow) -> K) {
+        // rows often come sorted already (merged shards of consecutive regions): no copy then
+        if self.rows.is_sorted_by_key(&mut key) {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.rows.len()).collect();
+        order.sort_by_key(|i| key(&self.rows[*i]));
+        let w = self.width;
+        let mut rows = Vec::with_capacity(self.rows.len());
+        let mut quantiles = Vec::with_capacity(self.quantiles.len());
+        for i in order {
+            rows.push(self.rows[i]);
+            quantiles.extend_from_slice(&self.quantiles[i * w..(i + 1) * w]);
+        }
+        self.rows = rows;
+        self.quantiles = quantiles;
+    }
 }
 
 /// A model that fell back at an origin.
@@ -119,21 +403,22 @@ pub struct Backtest {
     /// Quantile probabilities of every row.
     pub probs: Vec<f64>,
     /// One row per series × origin × model × horizon.
-    pub rows: Vec<BacktestRow>,
+    pub rows: BacktestRows,
     /// Every fit that fell back.
     pub fallbacks: Vec<BacktestFallback>,
 }
 
 impl Backtest {
     /// Appends the rows of a model computed after the backtest (a pooled model, the ensemble)
-    /// under `name`. The rows are reserved exactly: `extend` alone would double a vector of
+    /// under `name`. The rows are reserved exactly: growing alone would double a block of
     /// millions of rows.
     ///
     /// With room reserved up front ([`backtest_with_room`]) the rows do not move.
-    pub fn add_model(&mut self, name: String, rows: Vec<BacktestRow>) {
-        self.models.push(name);
+    pub fn add_model(&mut self, name: String, rows: BacktestRows) -> Result<(), ModelError> {
         self.rows.reserve_exact(rows.len());
-        self.rows.extend(rows);
+        self.rows.append(rows)?;
+        self.models.push(name);
+        Ok(())
     }
 }
 
@@ -181,17 +466,20 @@ pub fn backtest_with_room(
     let mut out = Backtest {
         models: models.iter().map(|m| m.name().to_string()).collect(),
         probs: settings.probs.clone(),
-        rows: Vec::with_capacity(origins * (models.len() + room) * settings.horizon),
+        rows: BacktestRows::with_capacity(
+            settings.probs.len(),
+            origins * (models.len() + room) * settings.horizon,
+        ),
         fallbacks: Vec::new(),
     };
     for (b, batch) in series.chunks(SERIES_PER_BATCH).enumerate() {
-        let per_series: Vec<(Vec<BacktestRow>, Vec<BacktestFallback>)> = batch
+        let per_series: Vec<(BacktestRows, Vec<BacktestFallback>)> = batch
             .par_iter()
             .enumerate()
             .map(|(i, y)| series_rows(b * SERIES_PER_BATCH + i, y, models, fallback, settings))
             .collect::<Result<_, ModelError>>()?;
         for (rows, fallbacks) in per_series {
-            out.rows.extend(rows);
+            out.rows.append(rows)?;
             out.fallbacks.extend(fallbacks);
         }
     }
@@ -205,12 +493,16 @@ fn series_rows(
     models: &[&dyn Forecaster],
     fallback: &dyn Forecaster,
     settings: &BacktestSettings,
-) -> Result<(Vec<BacktestRow>, Vec<BacktestFallback>), ModelError> {
+) -> Result<(BacktestRows, Vec<BacktestFallback>), ModelError> {
     let cutoffs = settings.cutoffs(y.len())?;
     // exactly the rows this series makes: growing by doubling would leave up to half of the
     // block unused
-    let mut rows = Vec::with_capacity(cutoffs.len() * models.len() * settings.horizon);
+    let mut rows = BacktestRows::with_capacity(
+        settings.probs.len(),
+        cutoffs.len() * models.len() * settings.horizon,
+    );
     let mut fallbacks = Vec::new();
+    let mut q = Vec::with_capacity(settings.probs.len());
     for cutoff in cutoffs {
         let train = &y[..cutoff];
         let scale = seasonal_naive_scale(train, settings.season);
@@ -218,18 +510,24 @@ fn series_rows(
             let (f, _, fell_back) =
                 fit_or_fall_back(train, *model, fallback, settings.horizon, &settings.probs)?;
             for k in 0..settings.horizon {
-                rows.push(BacktestRow {
-                    series: s,
-                    cutoff,
-                    horizon: k + 1,
-                    model: mi,
-                    y: y[cutoff + k],
-                    mean: f.mean[k],
-                    quantiles: f.quantiles_at(k),
-                    scale,
-                    fell_back: fell_back.is_some(),
-                    events: None,
-                });
+                q.clear();
+                q.extend(f.quantiles.iter().map(|at| at[k]));
+                rows.push(
+                    RowKey {
+                        series: s,
+                        cutoff,
+                        horizon: k + 1,
+                        model: mi,
+                    },
+                    RowValues {
+                        y: y[cutoff + k],
+                        mean: f.mean[k],
+                        scale,
+                        fell_back: fell_back.is_some(),
+                        events: None,
+                    },
+                    &q,
+                )?;
             }
             if let Some(reason) = fell_back {
                 fallbacks.push(BacktestFallback {
@@ -277,13 +575,14 @@ mod tests {
         let y: Vec<f64> = (0..40).map(f64::from).collect();
         let bt = backtest(&[&y], &[&Naive], &Naive, &settings(4, 1, 3)).expect("runs");
         assert_eq!(bt.rows.len(), 4 * 3);
-        for r in &bt.rows {
+        for r in bt.rows.iter() {
             // the naive forecast is the last training value: the origin's past, never later
-            assert_eq!(r.mean, (r.cutoff - 1) as f64);
-            assert_eq!(r.y, (r.cutoff + r.horizon - 1) as f64);
+            assert_eq!(r.mean, f64::from(r.cutoff - 1));
+            assert_eq!(r.y, r.resolves() as f64);
+            assert_eq!(r.quantiles.len(), DEFAULT_PROBS.len());
         }
         // series 0..39 with season 12: every seasonal difference is 12
-        assert!(bt.rows.iter().all(|r| r.scale == 12.0));
+        assert!(bt.rows.rows().iter().all(|r| r.scale == 12.0));
     }
 
     #[test]
@@ -304,8 +603,8 @@ mod tests {
             "room for two more models"
         );
         for (i, r) in bt.rows.iter().enumerate() {
-            assert_eq!(r.series, i / 6, "rows in series order");
-            assert_eq!(r.y, (r.series + r.cutoff + r.horizon - 1) as f64);
+            assert_eq!(r.series as usize, i / 6, "rows in series order");
+            assert_eq!(r.y, (r.series as usize + r.resolves()) as f64);
         }
         // a series too short for the origins is refused, whichever batch it is in
         let mut short = refs.clone();
@@ -327,6 +626,103 @@ mod tests {
         // … but cutoffs 9, 10, 11 do
         assert_eq!(bt.fallbacks.len(), 3);
         assert!(bt.rows.iter().all(|r| r.fell_back));
+    }
+
+    fn key(series: usize, cutoff: usize, horizon: usize, model: usize) -> RowKey {
+        RowKey {
+            series,
+            cutoff,
+            horizon,
+            model,
+        }
+    }
+
+    fn values(y: f64) -> RowValues {
+        RowValues {
+            y,
+            mean: y,
+            scale: 1.0,
+            fell_back: false,
+            events: None,
+        }
+    }
+
+    /// Rows whose outcome is `10 · series + model` and whose quantiles are `[y, y + 0.5]`, so
+    /// that a row's quantiles say which row they belong to.
+    fn labelled(keys: &[(usize, usize)]) -> BacktestRows {
+        let mut rows = BacktestRows::new(2);
+        for (series, model) in keys {
+            let y = (10 * series + model) as f64;
+            rows.push(key(*series, 20, 1, *model), values(y), &[y, y + 0.5])
+                .expect("fits");
+        }
+        rows
+    }
+
+    fn aligned(rows: &BacktestRows) -> bool {
+        rows.iter().all(|r| r.quantiles == [r.y, r.y + 0.5])
+    }
+
+    #[test]
+    fn rows_that_do_not_fit_are_refused_and_nothing_is_appended() {
+        let mut rows = labelled(&[(0, 0)]);
+        let refused = [
+            rows.push(key(1, 20, 1, 0), values(1.0), &[1.0]),
+            rows.push(key(1, 20, 1, 0), values(1.0), &[1.0, 2.0, 3.0]),
+            rows.push(key(1 << 40, 20, 1, 0), values(1.0), &[1.0, 2.0]),
+            rows.push(key(1, 20, 70_000, 0), values(1.0), &[1.0, 2.0]),
+            rows.push(key(1, 20, 1, 70_000), values(1.0), &[1.0, 2.0]),
+        ];
+        for r in refused {
+            assert!(matches!(r, Err(ModelError::InvalidParams { .. })), "{r:?}");
+        }
+        assert_eq!((rows.len(), rows.quantiles().len()), (1, 2));
+        let joined = rows.append(BacktestRows::new(3)).map(|()| rows.len());
+        assert_eq!(joined, Ok(1), "an empty block joins whatever its width");
+        let mut three = BacktestRows::new(3);
+        three
+            .push(key(0, 20, 1, 0), values(0.0), &[0.0; 3])
+            .expect("fits");
+        assert!(rows.append(three).is_err(), "three quantiles cannot join two");
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn quantiles_follow_their_rows_through_retain_sort_and_append() {
+        let mut rows = labelled(&[(2, 0), (0, 1), (1, 0), (0, 0), (2, 1), (1, 1)]);
+        rows.retain(|r| r.series != 1);
+        assert_eq!(rows.len(), 4);
+        assert!(aligned(&rows));
+        // stable: within a series, the order of before
+        rows.sort_by_key(|r| r.series);
+        let order: Vec<(u32, u16)> = rows.iter().map(|r| (r.series, r.model)).collect();
+        assert_eq!(order, vec![(0, 1), (0, 0), (2, 0), (2, 1)]);
+        assert!(aligned(&rows));
+        rows.append(labelled(&[(3, 0)])).expect("same width");
+        assert!(aligned(&rows) && rows.len() == 5 && rows.quantiles().len() == 10);
+        let got = rows.get(4).expect("row 4");
+        assert_eq!((got.series, got.quantiles), (3, &[30.0, 30.5][..]));
+        assert!(rows.get(5).is_none());
+        for (row, q) in rows.iter_mut() {
+            row.mean = q[1];
+        }
+        assert!(rows.rows().iter().all(|r| r.mean == r.y + 0.5));
+    }
+
+    #[test]
+    fn rows_read_from_a_file_must_hold_every_rows_quantiles() {
+        let rows = labelled(&[(0, 0), (0, 1)]);
+        let text = serde_json::to_string(&rows).expect("serialises");
+        let back: BacktestRows = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back, rows);
+        let cut = text.replace(",1.0,1.5]", "]");
+        assert_ne!(cut, text);
+        let err = serde_json::from_str::<BacktestRows>(&cut).expect_err("a row's quantiles missing");
+        assert!(
+            err.to_string()
+                .contains("2 rows of 2 quantiles need 4 values, the data has 2"),
+            "{err}"
+        );
     }
 
     #[test]

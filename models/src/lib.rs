@@ -28,7 +28,10 @@ pub mod rng;
 mod runner;
 pub mod stacking;
 
-pub use backtest::{Backtest, BacktestRow, BacktestSettings, backtest, backtest_with_room};
+pub use backtest::{
+    Backtest, BacktestRow, BacktestRows, BacktestSettings, RowKey, RowRef, RowValues, backtest,
+    backtest_with_room,
+};
 pub use baselines::{Conflictology, HistoricMean, Naive, SeasonalNaive, WindowMean, Zero};
 pub use conformal::{Conformal, PointFit, PointModel};
 pub use dist::CountDist;

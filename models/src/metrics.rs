@@ -17,7 +17,7 @@
 //!   ([`exceedance`]); the Brier score is the mean squared error of that probability and the
 //!   average precision is sklearn's step-wise definition (tied scores form one threshold).
 
-use crate::backtest::{Backtest, BacktestRow};
+use crate::backtest::{Backtest, RowRef};
 
 /// Mean absolute error.
 pub fn mae(y: &[f64], f: &[f64]) -> f64 {
@@ -198,8 +198,8 @@ pub struct Scores {
 pub const EVENTS: [f64; 2] = [1.0, 25.0];
 
 /// Scores `rows`, whose quantiles are at `probs`, with event thresholds `events`.
-pub fn score<'a>(rows: impl IntoIterator<Item = &'a BacktestRow>, probs: &[f64], events: [f64; 2]) -> Scores {
-    let rows: Vec<&BacktestRow> = rows.into_iter().collect();
+pub fn score<'a>(rows: impl IntoIterator<Item = RowRef<'a>>, probs: &[f64], events: [f64; 2]) -> Scores {
+    let rows: Vec<RowRef<'a>> = rows.into_iter().collect();
     let y: Vec<f64> = rows.iter().map(|r| r.y).collect();
     let f: Vec<f64> = rows.iter().map(|r| r.mean).collect();
     let scaled: Vec<f64> = rows
@@ -224,7 +224,7 @@ pub fn score<'a>(rows: impl IntoIterator<Item = &'a BacktestRow>, probs: &[f64],
             .iter()
             .map(|r| match r.events {
                 Some(e) => e[which],
-                None => exceedance(&r.quantiles, probs, t),
+                None => exceedance(r.quantiles, probs, t),
             })
             .collect();
         let e: Vec<bool> = y.iter().map(|v| *v >= t).collect();
@@ -241,7 +241,7 @@ pub fn score<'a>(rows: impl IntoIterator<Item = &'a BacktestRow>, probs: &[f64],
         msle: msle(&y, &f),
         mase: mean(scaled.iter().copied()),
         mase_excluded: rows.len() - scaled.len(),
-        crps: mean(rows.iter().map(|r| crps_quantiles(r.y, &r.quantiles, probs))),
+        crps: mean(rows.iter().map(|r| crps_quantiles(r.y, r.quantiles, probs))),
         coverage_50: cover(0.5),
         coverage_80: cover(0.8),
         coverage_90: cover(0.9),
@@ -266,15 +266,21 @@ pub struct ModelScores {
 
 /// Scores every model per horizon and over all horizons.
 pub fn summarise(bt: &Backtest, events: [f64; 2]) -> Vec<ModelScores> {
-    let max_h = bt.rows.iter().map(|r| r.horizon).max().unwrap_or(0);
+    let max_h = bt
+        .rows
+        .rows()
+        .iter()
+        .map(|r| usize::from(r.horizon))
+        .max()
+        .unwrap_or(0);
     let mut out = Vec::new();
     for (mi, name) in bt.models.iter().enumerate() {
-        let of_model: Vec<&BacktestRow> = bt.rows.iter().filter(|r| r.model == mi).collect();
+        let of_model: Vec<RowRef<'_>> = bt.rows.iter().filter(|r| usize::from(r.model) == mi).collect();
         for h in (1..=max_h).map(Some).chain([None]) {
             let rows = of_model
                 .iter()
                 .copied()
-                .filter(|r| h.is_none_or(|h| r.horizon == h));
+                .filter(|r| h.is_none_or(|h| usize::from(r.horizon) == h));
             out.push(ModelScores {
                 model: name.clone(),
                 horizon: h,
@@ -289,9 +295,10 @@ pub fn summarise(bt: &Backtest, events: [f64; 2]) -> Vec<ModelScores> {
 pub fn msle_by_series(bt: &Backtest, n_series: usize) -> Vec<Vec<f64>> {
     let mut sum = vec![vec![0.0; bt.models.len()]; n_series];
     let mut count = vec![vec![0usize; bt.models.len()]; n_series];
-    for r in &bt.rows {
-        sum[r.series][r.model] += sq_log_err(r.y, r.mean);
-        count[r.series][r.model] += 1;
+    for r in bt.rows.rows() {
+        let (s, m) = (r.series as usize, usize::from(r.model));
+        sum[s][m] += sq_log_err(r.y, r.mean);
+        count[s][m] += 1;
     }
     sum.iter()
         .zip(&count)

@@ -156,13 +156,13 @@ fn run() -> Result<(), String> {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for r in &bt.rows {
-        let first = starts[r.series];
+    for r in bt.rows.rows() {
+        let first = starts[r.series as usize];
         uid.push(ids.get(first).unwrap_or(""));
-        cutoff.push(ds.get(first + r.cutoff - 1));
-        day.push(ds.get(first + r.cutoff + r.horizon - 1));
-        horizon.push(r.horizon as i32);
-        name.push(bt.models[r.model].as_str());
+        cutoff.push(ds.get(first + r.cutoff as usize - 1));
+        day.push(ds.get(first + r.resolves()));
+        horizon.push(i32::from(r.horizon));
+        name.push(bt.models[usize::from(r.model)].as_str());
         mean.push(r.mean);
     }
     let date = |name: &str, v: Vec<Option<i32>>| Column::new(name.into(), v).cast(&DataType::Date);
