@@ -278,8 +278,8 @@ pub fn local_part(
                 source: e,
             })?;
     for (row, _) in bt.rows.iter_mut() {
-        // a position among all regions, which fits the row's integer as the shard's does:
-        // positions come from the panel, whose region count the backtest checked
+        // the shard's position becomes the position among all regions; the backtest checked
+        // only the shard's positions, so a larger one is refused here, not cut short
         row.series = u32::try_from(regions[row.series as usize]).map_err(|_| EngineError::Invalid {
             context: "backtest".into(),
             message: format!("{} regions are more than a backtest row can number", series.len()),
