@@ -308,14 +308,22 @@ impl GlobalModel {
                         start.and_then(|s| s.zero.as_ref().filter(|z| z.iterations > 0).map(|z| carry(s, z)));
                     Glm::new(Family::Binomial, l2).fit_from(&z, k, &any, from.as_deref())?
                 };
-                let (zp, yp): (Vec<&[f64]>, Vec<f64>) = z
-                    .chunks(k.max(1))
-                    .zip(y)
-                    .filter(|(_, v)| **v > 0.0)
-                    .map(|(r, v)| (r, v - 1.0))
-                    .unzip();
-                let flat: Vec<f64> = zp.concat();
-                let (fit, a) = fit_negbin_from(&flat, k, &yp, l2, count_from)?;
+                // The count part is fitted on the rows with events. They are moved to the front
+                // of the design it owns, in order, rather than copied out: at 10,000 regions the
+                // copy was 130 MB for each of the two fits that run at once.
+                let mut z = z;
+                let mut yp = Vec::with_capacity(positive_rows);
+                for (i, v) in y.iter().enumerate() {
+                    if *v > 0.0 {
+                        let kept = yp.len();
+                        if kept != i {
+                            z.copy_within(i * k..(i + 1) * k, kept * k);
+                        }
+                        yp.push(v - 1.0);
+                    }
+                }
+                z.truncate(yp.len() * k);
+                let (fit, a) = fit_negbin_from(&z, k, &yp, l2, count_from)?;
                 (fit, a, Some(zero))
             }
         };
