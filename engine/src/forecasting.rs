@@ -14,7 +14,7 @@
 use crate::ensemble::{ENSEMBLE, MemberForecast, MemberRows, Target, backtest_ensemble, combine};
 use crate::error::EngineError;
 use crate::features::country_of;
-use crate::global::{FeatureCache, GlobalSettings, backtest_global, forecast_global};
+use crate::global::{FeatureCache, GlobalSettings, backtest_global, first_training_period, forecast_global};
 use crate::period::{Frequency, to_epoch_days};
 use crate::series::{Fallback, RegionSeries};
 use polars::prelude::*;
@@ -437,12 +437,12 @@ pub fn finish_forecasts(
     bt.rows
         .reserve_exact(bt.rows.len() / bt.models.len().max(1) * pooled.appended_models());
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
-    let cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
+    let mut cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
     // The global models' final fits on all data are made now, from the backtest's last fits,
     // so that the feature cache (every region × month's features: 380 MB at 10,000 regions)
     // and the fits' designs are gone before the ensemble's rows and the scores are made.
     let mut global_final = Vec::new();
-    if let Some(cache) = &cache {
+    if let Some(cache) = &mut cache {
         let clock = std::time::Instant::now();
         let global_starts = backtest_global(
             series,
@@ -457,6 +457,12 @@ pub fn finish_forecasts(
             pooled.global.len(),
             clock.elapsed().as_secs_f64()
         );
+        // the final fits read the latest `window` periods before each horizon, and the last
+        cache.forget_before(first_training_period(
+            n.saturating_sub(1),
+            settings.horizon,
+            pooled.settings.window,
+        ));
         for (ki, kind) in pooled.global.iter().enumerate() {
             global_final.push(forecast_global(
                 series,

@@ -54,6 +54,16 @@ impl FeatureCache {
         FeatureCache { rows, month0 }
     }
 
+    /// Frees the features of the periods before `t`, which [`forecast_global`] does not read
+    /// once the backtest is done: over half of a 240-month cache, 200 MB at 10,000 regions,
+    /// while the final fits hold their designs. [`FeatureCache::at`] must not be asked for them
+    /// afterwards (it panics).
+    pub fn forget_before(&mut self, t: usize) {
+        for period in self.rows.iter_mut().take(t) {
+            *period = Vec::new();
+        }
+    }
+
     /// The features of region `r` at origin `t` for horizon `h`.
     pub fn at(&self, r: usize, t: usize, h: usize) -> [f64; N_FEATURES] {
         let mut row = self.rows[t][r];
@@ -63,6 +73,12 @@ impl FeatureCache {
         row[COS] = angle.cos();
         row
     }
+}
+
+/// The oldest period of the training rows of a fit for horizon `h` at the last observed
+/// period `last` (the fit reads the features of periods `first ..= last − h`).
+pub fn first_training_period(last: usize, h: usize, window: usize) -> usize {
+    (last + 1).saturating_sub(h).saturating_sub(window.max(1))
 }
 
 /// Fits a global model of `kind` for horizon `h` with the last observed period `last`: the
@@ -84,7 +100,7 @@ pub fn fit_at(
         got: last + 1,
     };
     let end = last.checked_sub(h).ok_or_else(too_short)?;
-    let start = (end + 1).saturating_sub(settings.window.max(1));
+    let start = first_training_period(last, h, settings.window);
     let mut x = Vec::with_capacity(series.len() * (end + 1 - start) * N_FEATURES);
     let mut y = Vec::with_capacity(series.len() * (end + 1 - start));
     for (r, s) in series.iter().enumerate() {
@@ -458,5 +474,36 @@ mod tests {
                 .sum::<f64>()
         };
         assert!(late(&storm) > 10.0 * late(&calm).max(1.0));
+    }
+
+    #[test]
+    fn the_final_fits_read_no_period_the_cache_forgets_before_them() {
+        let s = panel(0.0);
+        let groups: Vec<String> = s
+            .iter()
+            .map(|x| crate::features::country_of(&x.region_id))
+            .collect();
+        let global = GlobalSettings {
+            window: 24,
+            l2: 1.0,
+            events: [1.0, 25.0],
+        };
+        let (horizon, last) = (3, s[0].y.len() - 1);
+        let probs = &vigil_models::DEFAULT_PROBS[..];
+        let full = FeatureCache::new(&s, &groups);
+        let mut trimmed = FeatureCache::new(&s, &groups);
+        let first = first_training_period(last, horizon, global.window);
+        assert_eq!(first, 60 - 3 - 24);
+        trimmed.forget_before(first);
+        assert!(trimmed.rows[..first].iter().all(Vec::is_empty));
+        assert!(trimmed.rows[first..].iter().all(|p| p.len() == s.len()));
+        for kind in [GlobalKind::NegBin, GlobalKind::Hurdle] {
+            let a = forecast_global(&s, &full, kind, horizon, probs, &global, &[]).expect("fits");
+            let b = forecast_global(&s, &trimmed, kind, horizon, probs, &global, &[]).expect("fits");
+            assert_eq!(a.events, b.events, "{kind:?}");
+            for (x, y) in a.forecasts.iter().zip(&b.forecasts) {
+                assert_eq!(x.forecast, y.forecast, "{kind:?}");
+            }
+        }
     }
 }
