@@ -55,9 +55,9 @@ impl FeatureCache {
     }
 
     /// Frees the features of the periods before `t`, which [`forecast_global`] does not read
-    /// once the backtest is done: over half of a 240-month cache, 200 MB at 10,000 regions,
-    /// while the final fits hold their designs. [`FeatureCache::at`] must not be asked for them
-    /// afterwards (it panics).
+    /// once the backtest is done: nearly half of a 240-month cache (114 months at the job's
+    /// window of 120), 200 MB at 10,000 regions, while the final fits hold their designs.
+    /// [`FeatureCache::at`] must not be asked for them afterwards (it panics).
     pub fn forget_before(&mut self, t: usize) {
         for period in self.rows.iter_mut().take(t) {
             *period = Vec::new();
