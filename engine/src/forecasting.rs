@@ -439,7 +439,7 @@ pub fn finish_forecasts(
     let groups: Vec<String> = series.iter().map(|s| country_of(&s.region_id)).collect();
     let mut cache = (!pooled.global.is_empty()).then(|| FeatureCache::new(series, &groups));
     // The global models' final fits on all data are made now, from the backtest's last fits,
-    // so that the feature cache (every region × month's features: 380 MB at 10,000 regions)
+    // so that the feature cache (every region × month's features: 437 MB at 10,000 regions × 240 months)
     // and the fits' designs are gone before the ensemble's rows and the scores are made.
     let mut global_final = Vec::new();
     if let Some(cache) = &mut cache {
@@ -457,7 +457,8 @@ pub fn finish_forecasts(
             pooled.global.len(),
             clock.elapsed().as_secs_f64()
         );
-        // the final fits read the latest `window` periods before each horizon, and the last
+        // the final fits read the `window` periods that end `h` before the last one, and the
+        // last one itself (where they forecast from): nothing older
         cache.forget_before(first_training_period(
             n.saturating_sub(1),
             settings.horizon,
