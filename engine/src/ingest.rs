@@ -989,13 +989,9 @@ pub fn ingest_job(
     chunk_rows: usize,
     mut incidents: Option<crate::output::TableWriter>,
 ) -> Result<IngestedJob, EngineError> {
-    // The chunks' aggregates are summed again whenever those kept hold more rows than twice the
-    // last sum (and more than a chunk): sums of sums are exact, and memory stays near the size
-    // of the final aggregate however many chunks there are (at 50M events, keeping all 50 chunk
-    // aggregates to the end had made them the run's largest allocation).
-    let mut aggregates = Vec::new();
-    let mut pending_rows = 0usize;
-    let mut compact_at = chunk_rows.max(1);
+    // Each chunk is folded into one running sum keyed by codes of its text keys: memory stays
+    // near the size of the final aggregate however many chunks there are.
+    let mut sum = crate::panel::AggregateSum::new();
     let mut quarantine = Vec::new();
     let mut quality = Vec::new();
     for input in inputs {
@@ -1005,16 +1001,7 @@ pub fn ingest_job(
             &input.options,
             chunk_rows,
             &mut |chunk| {
-                let aggregate = crate::panel::aggregate_chunk(&chunk, frequency)?;
-                pending_rows += aggregate.height();
-                aggregates.push(aggregate);
-                if aggregates.len() > 1 && pending_rows > compact_at {
-                    let sum =
-                        crate::panel::aggregate_chunk(&combine(std::mem::take(&mut aggregates))?, frequency)?;
-                    compact_at = chunk_rows.max(1).max(2 * sum.height());
-                    pending_rows = sum.height();
-                    aggregates.push(sum);
-                }
+                sum.add(&chunk, frequency)?;
                 if let Some(w) = incidents.as_mut() {
                     w.write(&chunk)?;
                 }
@@ -1028,8 +1015,8 @@ pub fn ingest_job(
     if let Some(w) = incidents {
         w.finish()?;
     }
-    // Unsorted: every use of the aggregate is independent of its row order.
-    let aggregated = crate::panel::aggregate_chunk(&combine(aggregates)?, frequency)?;
+    // In the order the cells first occurred: every use of the aggregate is independent of it.
+    let aggregated = sum.finish()?;
     Ok(IngestedJob {
         aggregated,
         quarantine: combine(quarantine)?,

@@ -243,6 +243,249 @@ fn aggregate(incidents: &DataFrame, frequency: Frequency, sorted: bool) -> Resul
     lf.collect().map_err(EngineError::polars(ctx("summing")))
 }
 
+/// Running sum of incidents, or of aggregates of them, by the keys of [`aggregate_incidents`]:
+/// what [`crate::ingest::ingest_job`] keeps between chunks. The text keys are stored once each
+/// and rows refer to them by 4-byte codes, so the sum of a 50M-event input (3.8 million cells)
+/// holds 44 bytes a cell plus its index, where summing the chunks' aggregates again with a
+/// group-by on the six key columns (four of them text) had made that last group-by the ingest's
+/// memory peak. Hand-written because a group-by over every chunk so far is what it replaces:
+/// the sum is folded in one chunk at a time.
+#[derive(Debug, Default)]
+pub struct AggregateSum {
+    /// Country code, country, admin1, admin2 and category values, each column apart.
+    text: [Interner; 5],
+    /// Distinct geographies: codes of country code, country, admin1 and admin2, and the cell.
+    geos: Vec<([u32; 4], Option<i64>)>,
+    geo_index: HashMap<([u32; 4], Option<i64>), u32, Deterministic>,
+    /// One entry per cell of the sum, in the order they first occurred.
+    keys: Vec<CellKey>,
+    /// Fatalities best, low and high, and the incidents, of each cell of `keys`.
+    sums: Vec<[i64; 4]>,
+    index: HashMap<CellKey, u32, Deterministic>,
+}
+
+/// A fixed hasher, so the sum's row order is the same in every run for the same input.
+type Deterministic = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+/// Geography code, category code, period (epoch days of its first day; `i32::MIN` for none).
+type CellKey = (u32, u32, i32);
+
+fn too_many(what: &str) -> EngineError {
+    EngineError::Invalid {
+        context: "aggregating incidents".into(),
+        message: format!("more than 4 billion {what}; split the input"),
+    }
+}
+
+/// The code of a missing text value.
+const NULL_CODE: u32 = u32::MAX;
+
+#[derive(Debug, Default)]
+struct Interner {
+    codes: HashMap<Box<str>, u32, Deterministic>,
+    values: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn code(&mut self, value: Option<&str>) -> Result<u32, EngineError> {
+        let Some(value) = value else { return Ok(NULL_CODE) };
+        if let Some(&c) = self.codes.get(value) {
+            return Ok(c);
+        }
+        let c = u32::try_from(self.values.len())
+            .ok()
+            .filter(|&c| c != NULL_CODE)
+            .ok_or_else(|| too_many("distinct values in a key column"))?;
+        self.values.push(value.into());
+        self.codes.insert(value.into(), c);
+        Ok(c)
+    }
+
+    fn value(&self, code: u32) -> Option<&str> {
+        (code != NULL_CODE).then(|| &*self.values[code as usize])
+    }
+}
+
+impl AggregateSum {
+    /// An empty sum.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cells summed so far.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether nothing has been added.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Adds canonical incidents, or an aggregate of them (a frame with [`WEIGHT`], whose rows
+    /// count that many incidents each), with their dates cut to periods of `frequency`.
+    /// Missing fatalities count as 0, as in [`aggregate_incidents`].
+    pub fn add(&mut self, frame: &DataFrame, frequency: Frequency) -> Result<(), EngineError> {
+        let ctx = |what: &str| format!("aggregating incidents: column {what}");
+        let text = |name: &str| -> Result<StringChunked, EngineError> {
+            Ok(frame
+                .column(name)
+                .map_err(EngineError::polars(ctx(name)))?
+                .str()
+                .map_err(EngineError::polars(ctx(name)))?
+                .clone())
+        };
+        let ints = |name: &str, dtype: &DataType| -> Result<Column, EngineError> {
+            frame
+                .column(name)
+                .and_then(|c| c.cast(dtype))
+                .map_err(EngineError::polars(ctx(name)))
+        };
+        let columns = [
+            text("country_code")?,
+            text("country")?,
+            text("admin1")?,
+            text("admin2")?,
+            text("category")?,
+        ];
+        let grid = ints("grid_id", &DataType::Int64)?;
+        let grid = grid.i64().map_err(EngineError::polars(ctx("grid_id")))?;
+        let days = ints("date_start", &DataType::Int32)?;
+        let days = days.i32().map_err(EngineError::polars(ctx("date_start")))?;
+        let fatalities =
+            ["fatalities_best", "fatalities_low", "fatalities_high"].map(|name| ints(name, &DataType::Int64));
+        let [best, low, high] = fatalities;
+        let (best, low, high) = (best?, low?, high?);
+        let weight = match frame.column(WEIGHT) {
+            Ok(_) => Some(ints(WEIGHT, &DataType::Int64)?),
+            Err(_) => None,
+        };
+        let as_i64 = |c: &Column, name: &str| -> Result<Int64Chunked, EngineError> {
+            Ok(c.i64().map_err(EngineError::polars(ctx(name)))?.clone())
+        };
+        let best = as_i64(&best, "fatalities_best")?;
+        let low = as_i64(&low, "fatalities_low")?;
+        let high = as_i64(&high, "fatalities_high")?;
+        let weight = weight.as_ref().map(|w| as_i64(w, WEIGHT)).transpose()?;
+
+        let mut text_iters: Vec<_> = columns.iter().map(|c| c.iter()).collect();
+        let mut grid_iter = grid.iter();
+        let mut days_iter = days.iter();
+        let (mut best, mut low, mut high) = (best.iter(), low.iter(), high.iter());
+        let mut weight_iter = weight.as_ref().map(|w| w.iter());
+        // Neighbouring rows mostly share their values: the last one of each column is kept.
+        let mut last_text: [Option<(Option<&str>, u32)>; 5] = [None; 5];
+        let mut last_day: Option<(Option<i32>, i32)> = None;
+        for _ in 0..frame.height() {
+            let mut codes = [0u32; 5];
+            for (k, it) in text_iters.iter_mut().enumerate() {
+                let value = it.next().flatten();
+                codes[k] = match last_text[k] {
+                    Some((v, c)) if v == value => c,
+                    _ => {
+                        let c = self.text[k].code(value)?;
+                        last_text[k] = Some((value, c));
+                        c
+                    }
+                };
+            }
+            let cell = grid_iter.next().flatten();
+            let day = days_iter.next().flatten();
+            let period = match last_day {
+                Some((d, p)) if d == day => p,
+                _ => {
+                    let p = day.map_or(i32::MIN, |d| {
+                        to_epoch_days(frequency.period_start(from_epoch_days(d)))
+                    });
+                    last_day = Some((day, p));
+                    p
+                }
+            };
+            let geo_key = ([codes[0], codes[1], codes[2], codes[3]], cell);
+            let geo = match self.geo_index.get(&geo_key) {
+                Some(&g) => g,
+                None => {
+                    let g = u32::try_from(self.geos.len()).map_err(|_| too_many("geographies"))?;
+                    self.geos.push(geo_key);
+                    self.geo_index.insert(geo_key, g);
+                    g
+                }
+            };
+            let add = [
+                best.next().flatten().unwrap_or(0),
+                low.next().flatten().unwrap_or(0),
+                high.next().flatten().unwrap_or(0),
+                weight_iter
+                    .as_mut()
+                    .map_or(1, |w| w.next().flatten().unwrap_or(0)),
+            ];
+            let key = (geo, codes[4], period);
+            let slot = match self.index.get(&key) {
+                Some(&i) => &mut self.sums[i as usize],
+                None => {
+                    let i = u32::try_from(self.keys.len()).map_err(|_| too_many("cells"))?;
+                    self.keys.push(key);
+                    self.sums.push([0; 4]);
+                    self.index.insert(key, i);
+                    &mut self.sums[i as usize]
+                }
+            };
+            for (s, a) in slot.iter_mut().zip(add) {
+                *s = s.checked_add(a).ok_or_else(|| EngineError::Invalid {
+                    context: "aggregating incidents".into(),
+                    message: "a sum of fatalities or incidents exceeds the 64-bit integer range".into(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sum as the frame [`aggregate_chunk`] gives (the same columns and types; rows in the
+    /// order their cells first occurred).
+    pub fn finish(self) -> Result<DataFrame, EngineError> {
+        let Self {
+            text,
+            geos,
+            geo_index,
+            keys,
+            sums,
+            index,
+        } = self;
+        drop((geo_index, index));
+        let n = keys.len();
+        let names = ["country_code", "country", "admin1", "admin2"];
+        let mut columns: Vec<Column> = Vec::with_capacity(12);
+        for (k, name) in names.iter().enumerate() {
+            let values: Vec<Option<&str>> = keys
+                .iter()
+                .map(|&(g, _, _)| text[k].value(geos[g as usize].0[k]))
+                .collect();
+            columns.push(Column::new((*name).into(), values));
+        }
+        let grid: Vec<Option<i64>> = keys.iter().map(|&(g, _, _)| geos[g as usize].1).collect();
+        columns.push(Column::new("grid_id".into(), grid));
+        let category: Vec<Option<&str>> = keys.iter().map(|&(_, c, _)| text[4].value(c)).collect();
+        columns.push(Column::new("category".into(), category));
+        let period: Vec<Option<i32>> = keys
+            .iter()
+            .map(|&(_, _, p)| (p != i32::MIN).then_some(p))
+            .collect();
+        let period = Column::new("date_start".into(), period)
+            .cast(&DataType::Date)
+            .map_err(EngineError::polars("aggregating incidents: periods".to_string()))?;
+        columns.push(period.clone());
+        for (j, name) in ["fatalities_best", "fatalities_low", "fatalities_high", WEIGHT]
+            .iter()
+            .enumerate()
+        {
+            let values: Vec<i64> = sums.iter().map(|s| s[j]).collect();
+            columns.push(Column::new((*name).into(), values));
+        }
+        columns.push(period.with_name("date_end".into()));
+        DataFrame::new(n, columns).map_err(EngineError::polars("aggregating incidents: the sum".to_string()))
+    }
+}
+
 /// Builds the zero-filled panel from canonical incidents (or from their aggregate, see
 /// [`aggregate_incidents`]).
 pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Panel, EngineError> {

@@ -381,3 +381,139 @@ fn the_aggregated_incidents_build_the_same_panel_at_every_level() {
     let again = aggregate_incidents(&parts, Frequency::Month).unwrap();
     assert!(again.equals_missing(&agg), "chunks combine to the same aggregate");
 }
+
+/// Incidents with every key column's nulls and repeats, a few of them weighted rows: the
+/// fixture of the running sum's tests.
+fn mixed_incidents(rows: usize, seed: u64) -> DataFrame {
+    let mut state = seed;
+    let mut next = |m: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % m
+    };
+    let pick = |v: u64, names: &[&str]| -> Option<String> {
+        (v < names.len() as u64).then(|| names[v as usize].to_string())
+    };
+    let (mut cc, mut country, mut a1, mut a2, mut grid, mut cat) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut days, mut best, mut low, mut high) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rows {
+        let c = next(3);
+        cc.push(pick(c, &["AAA", "BBB", "CCC"]));
+        country.push(pick(c, &["Alpha", "Beta", "Gamma"]));
+        a1.push(pick(
+            next(5),
+            &["north", "south", "east", "a long admin-1 name of many bytes"],
+        ));
+        a2.push(pick(next(4), &["x", "y"]));
+        grid.push((next(5) > 0).then(|| 100_000 + next(3) as i64));
+        cat.push(pick(next(4), &["state-based", "non-state", "one-sided"]));
+        days.push((next(20) > 0).then(|| 11_000 + next(120) as i32));
+        let b = next(6) as i64;
+        best.push((next(10) > 0).then_some(b));
+        low.push(Some(b / 2));
+        high.push((next(10) > 0).then_some(b * 2));
+    }
+    let date = Column::new("date_start".into(), days)
+        .cast(&DataType::Date)
+        .unwrap();
+    DataFrame::new(
+        rows,
+        vec![
+            Column::new(
+                "incident_id".into(),
+                (0..rows).map(|i| format!("id{i}")).collect::<Vec<_>>(),
+            ),
+            date.clone(),
+            date.with_name("date_end".into()),
+            Column::new("country_code".into(), cc),
+            Column::new("country".into(), country),
+            Column::new("admin1".into(), a1),
+            Column::new("admin2".into(), a2),
+            Column::new("grid_id".into(), grid),
+            Column::new("category".into(), cat),
+            Column::new("fatalities_best".into(), best),
+            Column::new("fatalities_low".into(), low),
+            Column::new("fatalities_high".into(), high),
+        ],
+    )
+    .unwrap()
+}
+
+/// The running sum that ingest keeps gives the aggregate of all the incidents, whether it is
+/// fed the incidents themselves or aggregates of them, in pieces of any size and order, with
+/// the same columns and types as a chunk's aggregate; a sum that leaves 64 bits is an error.
+#[test]
+fn the_running_sum_equals_the_aggregate_of_every_incident() {
+    use vigil_engine::panel::{AggregateSum, WEIGHT, aggregate_chunk, aggregate_incidents};
+    for frequency in [Frequency::Month, Frequency::Week, Frequency::Quarter] {
+        let incidents = mixed_incidents(5_000, 7);
+        let whole = aggregate_incidents(&incidents, frequency).unwrap();
+        assert!(whole.height() > 500, "{} cells", whole.height());
+        let most = whole.column(WEIGHT).unwrap().i64().unwrap().max().unwrap();
+        assert!(
+            most >= 3,
+            "cells of at most {most} incidents: too few repeats to test summing"
+        );
+
+        let mut raw = AggregateSum::new();
+        let mut of_aggregates = AggregateSum::new();
+        let mut offset = 0;
+        for len in [1, 0, 999, 1_700, 2_300] {
+            let piece = incidents.slice(offset as i64, len);
+            raw.add(&piece, frequency).unwrap();
+            of_aggregates
+                .add(&aggregate_chunk(&piece, frequency).unwrap(), frequency)
+                .unwrap();
+            offset += len;
+        }
+        assert_eq!(offset, incidents.height());
+        assert_eq!(raw.len(), whole.height());
+        for sum in [raw, of_aggregates] {
+            let got = sum.finish().unwrap();
+            assert_eq!(
+                got.schema(),
+                aggregate_chunk(&incidents, frequency).unwrap().schema()
+            );
+            assert_eq!(got.column(WEIGHT).unwrap().i64().unwrap().sum(), Some(5_000));
+            // aggregate_incidents sorts, and summing a frame of distinct cells changes no value.
+            let sorted = aggregate_incidents(&got, frequency).unwrap();
+            assert!(sorted.equals_missing(&whole), "{frequency:?}:\n{sorted}\n{whole}");
+        }
+    }
+
+    let mut sum = AggregateSum::new();
+    let empty = mixed_incidents(0, 1);
+    sum.add(&empty, Frequency::Month).unwrap();
+    assert!(sum.is_empty());
+    assert_eq!(
+        sum.finish().unwrap().schema(),
+        aggregate_chunk(&empty, Frequency::Month).unwrap().schema()
+    );
+
+    let mut huge = mixed_incidents(2, 3);
+    for name in ["country_code", "country", "admin1", "admin2", "category"] {
+        huge.replace(name, Series::new(name.into(), ["AAA", "AAA"]))
+            .unwrap();
+    }
+    huge.replace("grid_id", Series::new("grid_id".into(), [1_i64, 1]))
+        .unwrap();
+    huge.replace(
+        "date_start",
+        Series::new("date_start".into(), [11_000_i32, 11_001])
+            .cast(&DataType::Date)
+            .unwrap(),
+    )
+    .unwrap();
+    huge.replace(
+        "fatalities_best",
+        Series::new("fatalities_best".into(), [i64::MAX, 1]),
+    )
+    .unwrap();
+    let err = AggregateSum::new()
+        .add(&huge, Frequency::Month)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("exceeds the 64-bit integer range"), "{err}");
+}
