@@ -848,7 +848,7 @@ pub fn ingest_chunked(
         sinking += t.elapsed().as_secs_f64();
     }
     tracing::debug!(
-        "{}: {rows} rows in chunks of {chunk_rows}: ids {ids_read:.1} s, reading {reading:.1} s, checking {checking:.1} s, aggregating and writing {sinking:.1} s",
+        "{}: {rows} rows in chunks of {chunk_rows}: ids {ids_read:.1} s, reading {reading:.1} s, checking {checking:.1} s, the sink {sinking:.1} s",
         options.label
     );
     checker.finish()
@@ -990,27 +990,60 @@ pub fn ingest_job(
     mut incidents: Option<crate::output::TableWriter>,
 ) -> Result<IngestedJob, EngineError> {
     // Each chunk is folded into one running sum keyed by codes of its text keys: memory stays
-    // near the size of the final aggregate however many chunks there are.
-    let mut sum = crate::panel::AggregateSum::new();
+    // near the size of the final aggregate however many chunks there are. Folding and writing
+    // a chunk take about as long as reading and checking it, so they run on a thread of their
+    // own, one chunk behind; a chunk is handed over only once the one before is done, so no
+    // checked chunk waits in between.
     let mut quarantine = Vec::new();
     let mut quality = Vec::new();
-    for input in inputs {
-        let (q, report) = ingest_chunked(
-            input.path,
-            input.mapping,
-            &input.options,
-            chunk_rows,
-            &mut |chunk| {
+    let (produced, consumed) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(0);
+        let consumer = scope.spawn(move || -> Result<_, EngineError> {
+            let mut sum = crate::panel::AggregateSum::new();
+            let (mut summing, mut writing) = (0.0, 0.0);
+            for chunk in rx {
+                let t = std::time::Instant::now();
                 sum.add(&chunk, frequency)?;
+                summing += t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
                 if let Some(w) = incidents.as_mut() {
                     w.write(&chunk)?;
                 }
-                Ok(())
-            },
-        )?;
-        quarantine.push(q);
-        quality.push(report);
-    }
+                writing += t.elapsed().as_secs_f64();
+            }
+            tracing::debug!(
+                "ingest: summing {summing:.1} s, writing the incidents {writing:.1} s ({} cells)",
+                sum.len()
+            );
+            Ok((sum, incidents))
+        });
+        let produced = inputs.iter().try_for_each(|input| -> Result<(), EngineError> {
+            let (q, report) = ingest_chunked(
+                input.path,
+                input.mapping,
+                &input.options,
+                chunk_rows,
+                // A send fails only once the consumer has stopped on an error, which is the
+                // one reported.
+                &mut |chunk| {
+                    tx.send(chunk).map_err(|_| EngineError::Invalid {
+                        context: format!("ingesting {}", input.path.display()),
+                        message: "the writer of the incidents stopped".into(),
+                    })
+                },
+            )?;
+            quarantine.push(q);
+            quality.push(report);
+            Ok(())
+        });
+        drop(tx);
+        let consumed = consumer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (produced, consumed)
+    });
+    let (sum, incidents) = consumed?;
+    produced?;
     let accepted = quality.iter().map(|q| q.rows_accepted).sum();
     if let Some(w) = incidents {
         w.finish()?;

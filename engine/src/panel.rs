@@ -256,16 +256,17 @@ pub struct AggregateSum {
     text: [Interner; 5],
     /// Distinct geographies: codes of country code, country, admin1 and admin2, and the cell.
     geos: Vec<([u32; 4], Option<i64>)>,
-    geo_index: HashMap<([u32; 4], Option<i64>), u32, Deterministic>,
+    geo_index: HashMap<([u32; 4], Option<i64>), u32, KeyHash>,
     /// One entry per cell of the sum, in the order they first occurred.
     keys: Vec<CellKey>,
     /// Fatalities best, low and high, and the incidents, of each cell of `keys`.
     sums: Vec<[i64; 4]>,
-    index: HashMap<CellKey, u32, Deterministic>,
+    index: HashMap<CellKey, u32, KeyHash>,
 }
 
-/// A fixed hasher, so the sum's row order is the same in every run for the same input.
-type Deterministic = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+/// polars' own fast hasher (foldhash), with fixed seeds. (The sum's row order does not depend
+/// on it: rows come in the order their cells first occurred.)
+type KeyHash = PlFixedStateQuality;
 
 /// Geography code, category code, period (epoch days of its first day; `i32::MIN` for none).
 type CellKey = (u32, u32, i32);
@@ -282,7 +283,7 @@ const NULL_CODE: u32 = u32::MAX;
 
 #[derive(Debug, Default)]
 struct Interner {
-    codes: HashMap<Box<str>, u32, Deterministic>,
+    codes: HashMap<Box<str>, u32, KeyHash>,
     values: Vec<Box<str>>,
 }
 

@@ -494,21 +494,21 @@ fn the_running_sum_equals_the_aggregate_of_every_incident() {
 
     let mut huge = mixed_incidents(2, 3);
     for name in ["country_code", "country", "admin1", "admin2", "category"] {
-        huge.replace(name, Series::new(name.into(), ["AAA", "AAA"]))
+        huge.replace(name, Column::new(name.into(), ["AAA", "AAA"]))
             .unwrap();
     }
-    huge.replace("grid_id", Series::new("grid_id".into(), [1_i64, 1]))
+    huge.replace("grid_id", Column::new("grid_id".into(), [1_i64, 1]))
         .unwrap();
     huge.replace(
         "date_start",
-        Series::new("date_start".into(), [11_000_i32, 11_001])
+        Column::new("date_start".into(), [11_000_i32, 11_001])
             .cast(&DataType::Date)
             .unwrap(),
     )
     .unwrap();
     huge.replace(
         "fatalities_best",
-        Series::new("fatalities_best".into(), [i64::MAX, 1]),
+        Column::new("fatalities_best".into(), [i64::MAX, 1]),
     )
     .unwrap();
     let err = AggregateSum::new()
