@@ -328,46 +328,27 @@ impl AggregateSum {
     /// Missing fatalities count as 0, as in [`aggregate_incidents`].
     pub fn add(&mut self, frame: &DataFrame, frequency: Frequency) -> Result<(), EngineError> {
         let ctx = |what: &str| format!("aggregating incidents: column {what}");
-        let text = |name: &str| -> Result<StringChunked, EngineError> {
-            Ok(frame
+        let i64s = |name: &str| -> Result<Int64Chunked, EngineError> {
+            let c = frame
                 .column(name)
-                .map_err(EngineError::polars(ctx(name)))?
-                .str()
-                .map_err(EngineError::polars(ctx(name)))?
-                .clone())
-        };
-        let ints = |name: &str, dtype: &DataType| -> Result<Column, EngineError> {
-            frame
-                .column(name)
-                .and_then(|c| c.cast(dtype))
-                .map_err(EngineError::polars(ctx(name)))
-        };
-        let columns = [
-            text("country_code")?,
-            text("country")?,
-            text("admin1")?,
-            text("admin2")?,
-            text("category")?,
-        ];
-        let grid = ints("grid_id", &DataType::Int64)?;
-        let grid = grid.i64().map_err(EngineError::polars(ctx("grid_id")))?;
-        let days = ints("date_start", &DataType::Int32)?;
-        let days = days.i32().map_err(EngineError::polars(ctx("date_start")))?;
-        let fatalities =
-            ["fatalities_best", "fatalities_low", "fatalities_high"].map(|name| ints(name, &DataType::Int64));
-        let [best, low, high] = fatalities;
-        let (best, low, high) = (best?, low?, high?);
-        let weight = match frame.column(WEIGHT) {
-            Ok(_) => Some(ints(WEIGHT, &DataType::Int64)?),
-            Err(_) => None,
-        };
-        let as_i64 = |c: &Column, name: &str| -> Result<Int64Chunked, EngineError> {
+                .and_then(|c| c.cast(&DataType::Int64))
+                .map_err(EngineError::polars(ctx(name)))?;
             Ok(c.i64().map_err(EngineError::polars(ctx(name)))?.clone())
         };
-        let best = as_i64(&best, "fatalities_best")?;
-        let low = as_i64(&low, "fatalities_low")?;
-        let high = as_i64(&high, "fatalities_high")?;
-        let weight = weight.as_ref().map(|w| as_i64(w, WEIGHT)).transpose()?;
+        let columns = ["country_code", "country", "admin1", "admin2", "category"]
+            .into_iter()
+            .map(|name| strs(frame, name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let grid = i64s("grid_id")?;
+        let days = frame
+            .column("date_start")
+            .and_then(|c| c.cast(&DataType::Int32))
+            .map_err(EngineError::polars(ctx("date_start")))?;
+        let days = days.i32().map_err(EngineError::polars(ctx("date_start")))?;
+        let best = i64s("fatalities_best")?;
+        let low = i64s("fatalities_low")?;
+        let high = i64s("fatalities_high")?;
+        let weight = frame.column(WEIGHT).is_ok().then(|| i64s(WEIGHT)).transpose()?;
 
         let mut text_iters: Vec<_> = columns.iter().map(|c| c.iter()).collect();
         let mut grid_iter = grid.iter();
