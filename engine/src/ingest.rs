@@ -82,13 +82,33 @@ pub fn prio_grid_id(latitude: f64, longitude: f64) -> i64 {
     row * 720 + col + 1
 }
 
-/// A source column prepared for one kind of canonical field.
+/// The one arrow array of a rechunked source column.
+type TextArray = <StringType as PolarsDataType>::Array;
+type NumberArray = <Float64Type as PolarsDataType>::Array;
+type DaysArray = <Int32Type as PolarsDataType>::Array;
+
+/// A source column prepared for one kind of canonical field. Columns are held as their single
+/// arrow array: the checks read every value of every row, and indexing an array directly costs
+/// a fraction of `ChunkedArray::get`, which first finds the chunk.
 enum Source {
     Absent,
     Constant(String),
-    Text(StringChunked),
-    Number(Float64Chunked),
-    Days(Int32Chunked),
+    Text(TextArray),
+    Number(NumberArray),
+    /// Days since 1970-01-01, as polars stores dates.
+    Days(DaysArray),
+}
+
+/// `ca` as one array (empty when it has no rows).
+fn one_array<T: PolarsDataType>(ca: &ChunkedArray<T>) -> T::Array
+where
+    T::Array: Clone,
+{
+    let ca = ca.rechunk();
+    match ca.downcast_iter().next() {
+        Some(array) => array.clone(),
+        None => T::Array::full_null(0, ca.dtype().to_arrow(CompatLevel::newest())),
+    }
 }
 
 struct Field {
@@ -117,27 +137,26 @@ fn prepare(df: &DataFrame, name: &'static str, map: Option<&FieldMap>) -> Result
         let c = df.column(column).map_err(EngineError::polars(ctx()))?.rechunk();
         let dtype = c.dtype().clone();
         let source = match kind {
-            FieldKind::Date if dtype == DataType::Date => Source::Days(
+            FieldKind::Date if dtype == DataType::Date => Source::Days(one_array(
                 c.cast(&DataType::Int32)
                     .map_err(EngineError::polars(ctx()))?
                     .i32()
-                    .map_err(EngineError::polars(ctx()))?
-                    .clone(),
-            ),
+                    .map_err(EngineError::polars(ctx()))?,
+            )),
             FieldKind::Date if matches!(dtype, DataType::Datetime(_, _)) => {
                 let d = c
                     .cast(&DataType::Date)
                     .and_then(|d| d.cast(&DataType::Int32))
                     .map_err(EngineError::polars(ctx()))?;
-                Source::Days(d.i32().map_err(EngineError::polars(ctx()))?.clone())
+                Source::Days(one_array(d.i32().map_err(EngineError::polars(ctx()))?))
             }
             FieldKind::Real | FieldKind::Count if dtype.is_primitive_numeric() => {
                 let d = c.cast(&DataType::Float64).map_err(EngineError::polars(ctx()))?;
-                Source::Number(d.f64().map_err(EngineError::polars(ctx()))?.clone())
+                Source::Number(one_array(d.f64().map_err(EngineError::polars(ctx()))?))
             }
             _ => {
                 let d = c.cast(&DataType::String).map_err(EngineError::polars(ctx()))?;
-                Source::Text(d.str().map_err(EngineError::polars(ctx()))?.clone())
+                Source::Text(one_array(d.str().map_err(EngineError::polars(ctx()))?))
             }
         };
         sources.push((column.to_string(), source));
@@ -168,11 +187,9 @@ fn raw_text(source: &Source, i: usize) -> Option<Cow<'_, str>> {
     match source {
         Source::Absent => None,
         Source::Constant(c) => Some(Cow::Borrowed(c.as_str())),
-        Source::Text(ca) => ca.get(i).map(Cow::Borrowed),
-        Source::Number(ca) => ca.get(i).map(|v| Cow::Owned(v.to_string())),
-        Source::Days(ca) => ca
-            .get(i)
-            .map(|v| Cow::Owned(crate::period::from_epoch_days(v).to_string())),
+        Source::Text(a) => a.get(i).map(Cow::Borrowed),
+        Source::Number(a) => a.get(i).map(|v| Cow::Owned(v.to_string())),
+        Source::Days(a) => a.get(i).map(|v| Cow::Owned(day_text(v))),
     }
 }
 
@@ -182,7 +199,7 @@ impl Field {
     fn text(&self, i: usize) -> Option<Cow<'_, str>> {
         let (_, source) = self.sources.first()?;
         let value = raw_text(source, i)?;
-        let trimmed = value.trim();
+        let trimmed = trim(&value);
         if trimmed.is_empty() {
             return None;
         }
@@ -190,7 +207,7 @@ impl Field {
             return Some(Cow::Borrowed(mapped.as_str()));
         }
         Some(match value {
-            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+            Cow::Borrowed(b) => Cow::Borrowed(trim(b)),
             Cow::Owned(o) if o.len() == trimmed.len() => Cow::Owned(o),
             Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
         })
@@ -198,12 +215,12 @@ impl Field {
 
     fn number_from(&self, source: &(String, Source), i: usize) -> Result<Option<f64>, Problem> {
         match &source.1 {
-            Source::Number(ca) => Ok(ca.get(i).filter(|v| !v.is_nan())),
+            Source::Number(a) => Ok(a.get(i).filter(|v| !v.is_nan())),
             other => {
                 let Some(raw) = raw_text(other, i) else {
                     return Ok(None);
                 };
-                let t = raw.trim();
+                let t = trim(&raw);
                 if t.is_empty() {
                     return Ok(None);
                 }
@@ -262,26 +279,27 @@ impl Field {
         Ok(total.map(|v| v as i64))
     }
 
-    fn date(&self, i: usize) -> Result<Option<NaiveDate>, Problem> {
+    /// Row `i`'s date as days since 1970-01-01 (a date column's values are taken as they are).
+    fn date(&self, i: usize) -> Result<Option<i32>, Problem> {
         let Some(source) = self.sources.first() else {
             return Ok(None);
         };
-        if let Source::Days(ca) = &source.1 {
-            return Ok(ca.get(i).map(crate::period::from_epoch_days));
+        if let Source::Days(a) = &source.1 {
+            return Ok(a.get(i));
         }
         let Some(raw) = raw_text(&source.1, i) else {
             return Ok(None);
         };
-        let t = raw.trim();
+        let t = trim(&raw);
         if t.is_empty() {
             return Ok(None);
         }
         for f in &self.formats {
             if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-                return Ok(Some(d));
+                return Ok(Some(to_epoch_days(d)));
             }
             if let Ok(dt) = NaiveDateTime::parse_from_str(t, f) {
-                return Ok(Some(dt.date()));
+                return Ok(Some(to_epoch_days(dt.date())));
             }
         }
         Err(Problem {
@@ -296,6 +314,30 @@ impl Field {
             ),
             value: Some(truncate(t)),
         })
+    }
+}
+
+/// `s` without leading and trailing white space. Most values have none: when both ends are
+/// printable ASCII (never white space) this is two byte tests, not `str::trim`'s Unicode scan.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
+/// A date given as days since 1970-01-01, as text (`2020-01-31`); days beyond the calendar's
+/// range (a date column can hold them) are written as a day count instead of failing.
+fn day_text(days: i32) -> String {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let date = if days >= 0 {
+        epoch.checked_add_days(chrono::Days::new(days as u64))
+    } else {
+        epoch.checked_sub_days(chrono::Days::new(u64::from(days.unsigned_abs())))
+    };
+    match date {
+        Some(d) => d.to_string(),
+        None => format!("{days} days from 1970-01-01"),
     }
 }
 
@@ -316,51 +358,89 @@ fn missing(field: &'static str) -> Problem {
     }
 }
 
-/// Accepted rows of one chunk, column by column (text in polars' string builders: no
-/// allocation per value).
-struct Accepted {
+/// One accepted text column of a part. While every value is the source's own (not trimmed,
+/// recoded or taken from another field), nothing is copied: the column is finally a gather of
+/// the source's views, which share its text buffers. The first value that is not the source's
+/// starts a string builder, filled first with the values accepted so far.
+struct TextColumn<'f> {
+    name: &'static str,
+    source: Option<&'f TextArray>,
+    built: Option<StringChunkedBuilder>,
+    capacity: usize,
+}
+
+impl<'f> TextColumn<'f> {
+    /// A column named `name` whose values come mostly from `field`'s first source.
+    fn new(name: &'static str, field: &'f Field, capacity: usize) -> Self {
+        let source = match field.sources.first() {
+            Some((_, Source::Text(a))) => Some(a),
+            _ => None,
+        };
+        TextColumn {
+            name,
+            source,
+            built: source
+                .is_none()
+                .then(|| StringChunkedBuilder::new(name.into(), capacity)),
+            capacity,
+        }
+    }
+
+    /// Appends the value of part row `i`; `accepted` are the part rows accepted before it.
+    fn push(&mut self, value: Option<&str>, i: usize, accepted: &[IdxSize]) {
+        if let (None, Some(source)) = (&self.built, self.source) {
+            // The source's own value is the very same slice (address and length).
+            let verbatim = match value {
+                Some(v) => source.get(i).is_some_and(|raw| std::ptr::eq(raw, v)),
+                None => source.get(i).is_none(),
+            };
+            if verbatim {
+                return;
+            }
+            let mut b = StringChunkedBuilder::new(self.name.into(), self.capacity);
+            for &j in accepted {
+                b.append_option(source.get(j as usize));
+            }
+            self.built = Some(b);
+        }
+        if let Some(b) = self.built.as_mut() {
+            b.append_option(value);
+        }
+    }
+
+    /// The column of the accepted rows `index`.
+    fn finish(self, index: &IdxCa) -> Result<Column, EngineError> {
+        match (self.built, self.source) {
+            (Some(b), _) => Ok(b.finish().into_column()),
+            (None, Some(source)) => StringChunked::with_chunk(self.name.into(), source.clone())
+                .take(index)
+                .map(IntoColumn::into_column)
+                .map_err(EngineError::polars(format!("gathering column {}", self.name))),
+            (None, None) => Ok(Column::full_null(self.name.into(), 0, &DataType::String)),
+        }
+    }
+}
+
+/// Accepted rows of one part, column by column (text as gathers of the source's values or in
+/// polars' string builders: no allocation per value).
+struct Accepted<'f> {
     index: Vec<IdxSize>,
-    incident_id: StringChunkedBuilder,
+    incident_id: TextColumn<'f>,
     date_start: Vec<i32>,
     date_end: Vec<i32>,
-    country_code: StringChunkedBuilder,
-    country: StringChunkedBuilder,
-    admin1: StringChunkedBuilder,
-    admin2: StringChunkedBuilder,
+    country_code: TextColumn<'f>,
+    country: TextColumn<'f>,
+    admin1: TextColumn<'f>,
+    admin2: TextColumn<'f>,
     latitude: Vec<Option<f64>>,
     longitude: Vec<Option<f64>>,
     grid_id: Vec<Option<i64>>,
-    category: StringChunkedBuilder,
-    subcategory: StringChunkedBuilder,
+    category: TextColumn<'f>,
+    subcategory: TextColumn<'f>,
     best: Vec<i64>,
     low: Vec<i64>,
     high: Vec<i64>,
     source_row: Vec<i64>,
-}
-
-impl Accepted {
-    fn with_capacity(n: usize) -> Accepted {
-        let text = |name: &str| StringChunkedBuilder::new(name.into(), n);
-        Accepted {
-            index: Vec::with_capacity(n),
-            incident_id: text("incident_id"),
-            date_start: Vec::with_capacity(n),
-            date_end: Vec::with_capacity(n),
-            country_code: text("country_code"),
-            country: text("country"),
-            admin1: text("admin1"),
-            admin2: text("admin2"),
-            latitude: Vec::with_capacity(n),
-            longitude: Vec::with_capacity(n),
-            grid_id: Vec::with_capacity(n),
-            category: text("category"),
-            subcategory: text("subcategory"),
-            best: Vec::with_capacity(n),
-            low: Vec::with_capacity(n),
-            high: Vec::with_capacity(n),
-            source_row: Vec::with_capacity(n),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -442,7 +522,9 @@ impl Duplicates {
 struct Checker<'a> {
     mapping: &'a SchemaMapping,
     options: &'a IngestOptions,
-    extracted: NaiveDate,
+    /// The extract date and the as-of date, in days since 1970-01-01.
+    extracted: i32,
+    as_of: i32,
     grid_mapped: bool,
     quality: InputQuality,
     quarantine: Quarantined,
@@ -470,7 +552,8 @@ impl<'a> Checker<'a> {
         Checker {
             mapping,
             options,
-            extracted: options.extracted.unwrap_or(options.as_of).max(options.as_of),
+            extracted: to_epoch_days(options.extracted.unwrap_or(options.as_of).max(options.as_of)),
+            as_of: to_epoch_days(options.as_of),
             grid_mapped: mapping.fields.contains_key("grid_id"),
             quality: InputQuality {
                 file: options.label.clone(),
@@ -528,8 +611,7 @@ impl<'a> Checker<'a> {
     fn check_part(&self, df: &DataFrame, offset: usize) -> Result<Checked, EngineError> {
         let n = df.height();
         let mapping = self.mapping;
-        let options = self.options;
-        let extracted = self.extracted;
+        let (extracted, as_of) = (self.extracted, self.as_of);
         let grid_mapped = self.grid_mapped;
         let field = |name: &'static str| prepare(df, name, mapping.fields.get(name));
         let f_id = field("incident_id")?;
@@ -552,7 +634,26 @@ impl<'a> Checker<'a> {
         let mut part_quarantine = Quarantined::default();
         let q = &mut part_quarantine;
         let duplicates = &self.duplicates;
-        let mut acc = Accepted::with_capacity(n);
+        let text = |name, field| TextColumn::new(name, field, n);
+        let mut acc = Accepted {
+            index: Vec::with_capacity(n),
+            incident_id: text("incident_id", &f_id),
+            date_start: Vec::with_capacity(n),
+            date_end: Vec::with_capacity(n),
+            country_code: text("country_code", &f_cc),
+            country: text("country", &f_country),
+            admin1: text("admin1", &f_a1),
+            admin2: text("admin2", &f_a2),
+            latitude: Vec::with_capacity(n),
+            longitude: Vec::with_capacity(n),
+            grid_id: Vec::with_capacity(n),
+            category: text("category", &f_cat),
+            subcategory: text("subcategory", &f_sub),
+            best: Vec::with_capacity(n),
+            low: Vec::with_capacity(n),
+            high: Vec::with_capacity(n),
+            source_row: Vec::with_capacity(n),
+        };
         for i in 0..n {
             let row_no = (offset + i) as i64 + 1;
             let mut problems: Vec<Problem> = Vec::new();
@@ -598,8 +699,8 @@ impl<'a> Checker<'a> {
                 problems.push(Problem {
                     rule: Rule::DateEndBeforeStart,
                     field: "date_end",
-                    value: Some(e.to_string()),
-                    message: format!("date_end {e} is before date_start {s}"),
+                    value: Some(day_text(e)),
+                    message: format!("date_end {} is before date_start {}", day_text(e), day_text(s)),
                 });
             }
             if let Some(s) = start
@@ -608,8 +709,12 @@ impl<'a> Checker<'a> {
                 problems.push(Problem {
                     rule: Rule::DateAfterAsOf,
                     field: "date_start",
-                    value: Some(s.to_string()),
-                    message: format!("date_start {s} is after the data's as-of date {extracted}"),
+                    value: Some(day_text(s)),
+                    message: format!(
+                        "date_start {} is after the data's as-of date {}",
+                        day_text(s),
+                        day_text(extracted)
+                    ),
                 });
             }
             let cc = f_cc.text(i);
@@ -705,7 +810,7 @@ impl<'a> Checker<'a> {
                 else {
                     continue; // unreachable: each None above added a problem
                 };
-                if start > options.as_of {
+                if start > as_of {
                     quality.rows_excluded_after_as_of += 1;
                     continue;
                 }
@@ -716,22 +821,23 @@ impl<'a> Checker<'a> {
                         ex.push(row_no as u64);
                     }
                 }
+                // The text columns first: they are told which rows came before this one.
+                let before = acc.index.as_slice();
+                acc.incident_id.push(Some(&id), i, before);
+                let country = f_country.text(i);
+                acc.country
+                    .push(Some(country.as_deref().unwrap_or(&cc)), i, before);
+                acc.country_code.push(Some(&cc), i, before);
+                acc.admin1.push(f_a1.text(i).as_deref(), i, before);
+                acc.admin2.push(f_a2.text(i).as_deref(), i, before);
+                acc.category.push(Some(&category), i, before);
+                acc.subcategory.push(f_sub.text(i).as_deref(), i, before);
                 acc.index.push(i as IdxSize);
-                acc.incident_id.append_value(id.as_ref());
-                acc.date_start.push(to_epoch_days(start));
-                acc.date_end.push(to_epoch_days(end.unwrap_or(start)));
-                match f_country.text(i) {
-                    Some(c) => acc.country.append_value(c.as_ref()),
-                    None => acc.country.append_value(cc.as_ref()),
-                }
-                acc.country_code.append_value(cc.as_ref());
-                acc.admin1.append_option(f_a1.text(i));
-                acc.admin2.append_option(f_a2.text(i));
+                acc.date_start.push(start);
+                acc.date_end.push(end.unwrap_or(start));
                 acc.latitude.push(lat);
                 acc.longitude.push(lon);
                 acc.grid_id.push(grid);
-                acc.category.append_value(category.as_ref());
-                acc.subcategory.append_option(f_sub.text(i));
                 acc.best.push(best);
                 acc.low.push(low.unwrap_or(best));
                 acc.high.push(high.unwrap_or(best));
@@ -865,20 +971,20 @@ fn build_incidents(
 ) -> Result<DataFrame, EngineError> {
     let height = a.index.len();
     let dataset = mapping.source_dataset.as_str();
-    let text = |b: StringChunkedBuilder| b.finish().into_column();
+    let idx = IdxCa::from_vec("idx".into(), a.index);
     let mut columns = vec![
-        text(a.incident_id),
+        a.incident_id.finish(&idx)?,
         date_column("date_start", a.date_start)?,
         date_column("date_end", a.date_end)?,
-        text(a.country_code),
-        text(a.country),
-        text(a.admin1),
-        text(a.admin2),
+        a.country_code.finish(&idx)?,
+        a.country.finish(&idx)?,
+        a.admin1.finish(&idx)?,
+        a.admin2.finish(&idx)?,
         Column::new("latitude".into(), a.latitude),
         Column::new("longitude".into(), a.longitude),
         Column::new("grid_id".into(), a.grid_id),
-        text(a.category),
-        text(a.subcategory),
+        a.category.finish(&idx)?,
+        a.subcategory.finish(&idx)?,
         Column::new("fatalities_best".into(), a.best),
         Column::new("fatalities_low".into(), a.low),
         Column::new("fatalities_high".into(), a.high),
@@ -886,7 +992,6 @@ fn build_incidents(
         Column::new("source_row".into(), a.source_row),
     ];
     if !mapping.extras.is_empty() {
-        let idx = IdxCa::from_vec("idx".into(), a.index);
         for extra in &mapping.extras {
             let c = source
                 .column(extra)

@@ -368,3 +368,98 @@ fn chunked_ingest_accepts_quarantines_and_counts_exactly_as_whole_ingest() {
     );
     assert_eq!(job.accepted, got.incidents.height() as u64);
 }
+
+/// Text kept as the source has it is passed on without copying, and the first value that is
+/// trimmed, emptied or taken from another field switches its column to copies: every accepted
+/// row keeps its own value either way, including the rows before the switch, rows after a
+/// quarantined one, and long values (stored apart from the 12 bytes arrow keeps inline).
+#[test]
+fn accepted_text_is_the_source_text_trimmed_whether_kept_or_copied() {
+    use vigil_engine::ingest::{combine, ingest_chunked};
+    let long = "Province of the Northern Lakes";
+    let days: Vec<i32> = (0..6).map(|d| 18_262 + d).collect(); // 2020-01-01 onwards
+    let mut df = df!(
+        "incident_id" => ["a", "b", "c", "d", " e ", "f"],
+        "date_start" => days,
+        "date_end" => ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05", "2020-01-06"],
+        "country_code" => ["ML"; 6],
+        "country" => [Some("Mali"), Some("Mali"), Some("Mali"), Some(""), Some("Mali"), None],
+        "admin1" => [long, long, long, &format!("  {long} "), long, "Gao"],
+        "admin2" => [Some("x"), None, Some("y"), Some("z"), Some("   "), Some("w")],
+        "latitude" => [15.0; 6],
+        "longitude" => [-1.0; 6],
+        "grid_id" => [Option::<i64>::None; 6],
+        "category" => [Some("state_based"), Some("non_state"), None, Some("one_sided"), Some("state_based"), Some("non_state")],
+        "subcategory" => [Option::<&str>::None; 6],
+        "fatalities_best" => [1i64, 2, 3, 4, 5, 6],
+        "fatalities_low" => [1i64, 2, 3, 4, 5, 6],
+        "fatalities_high" => [1i64, 2, 3, 4, 5, 6],
+    )
+    .unwrap();
+    df.with_column(df.column("date_start").unwrap().cast(&DataType::Date).unwrap())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
+    let whole = ingest(&path, &mapping, &opts("2021-12-31")).expect("ingest");
+    let got = &whole.incidents;
+    let text = |name: &str| -> Vec<Option<String>> {
+        got.column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    };
+    let some = |v: &[&str]| -> Vec<Option<String>> { v.iter().map(|s| Some(s.to_string())).collect() };
+    // Row c has no category: quarantined, the others accepted.
+    assert_eq!(whole.quality.rows_quarantined, 1);
+    assert_eq!(text("incident_id"), some(&["a", "b", "d", "e", "f"]));
+    assert_eq!(text("country"), some(&["Mali", "Mali", "ML", "Mali", "ML"]));
+    assert_eq!(text("admin1"), some(&[long, long, long, long, "Gao"]));
+    assert_eq!(
+        text("admin2"),
+        vec![Some("x".into()), None, Some("z".into()), None, Some("w".into())]
+    );
+    assert_eq!(
+        text("category"),
+        some(&[
+            "state_based",
+            "non_state",
+            "one_sided",
+            "state_based",
+            "non_state"
+        ])
+    );
+    assert_eq!(text("subcategory"), vec![None; 5]);
+    let starts: Vec<String> = got
+        .column("date_start")
+        .unwrap()
+        .date()
+        .unwrap()
+        .as_date_iter()
+        .map(|d| d.unwrap().to_string())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2020-01-01",
+            "2020-01-02",
+            "2020-01-04",
+            "2020-01-05",
+            "2020-01-06"
+        ]
+    );
+    // In chunks of two rows, each chunk switching (or not) on its own.
+    let mut pieces = Vec::new();
+    ingest_chunked(&path, &mapping, &opts("2021-12-31"), 2, &mut |df| {
+        pieces.push(df);
+        Ok(())
+    })
+    .expect("chunked");
+    assert!(combine(pieces).unwrap().equals_missing(got));
+}
