@@ -1095,59 +1095,71 @@ pub fn ingest_job(
     mut incidents: Option<crate::output::TableWriter>,
 ) -> Result<IngestedJob, EngineError> {
     // Each chunk is folded into one running sum keyed by codes of its text keys: memory stays
-    // near the size of the final aggregate however many chunks there are. Folding and writing
-    // a chunk take about as long as reading and checking it, so they run on a thread of their
-    // own, one chunk behind; a chunk is handed over only once the one before is done, so no
-    // checked chunk waits in between.
+    // near the size of the final aggregate however many chunks there are. Summing a chunk and
+    // writing it each take about as long as reading and checking it, so each runs on a thread
+    // of its own, one chunk behind; a chunk is handed over only once the one before is done, so
+    // no checked chunk waits in between.
     let mut quarantine = Vec::new();
     let mut quality = Vec::new();
-    let (produced, consumed) = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(0);
-        let consumer = scope.spawn(move || -> Result<_, EngineError> {
+    let (produced, summed, written) = std::thread::scope(|scope| {
+        let (to_sum, sum_rx) = std::sync::mpsc::sync_channel::<DataFrame>(0);
+        let (to_write, write_rx) = std::sync::mpsc::sync_channel::<DataFrame>(0);
+        let summer = scope.spawn(move || -> Result<_, EngineError> {
             let mut sum = crate::panel::AggregateSum::new();
-            let (mut summing, mut writing) = (0.0, 0.0);
-            for chunk in rx {
-                let t = std::time::Instant::now();
+            let t = std::time::Instant::now();
+            let mut waiting = 0.0;
+            loop {
+                let w = std::time::Instant::now();
+                let Ok(chunk) = sum_rx.recv() else { break };
+                waiting += w.elapsed().as_secs_f64();
                 sum.add(&chunk, frequency)?;
-                summing += t.elapsed().as_secs_f64();
-                let t = std::time::Instant::now();
+            }
+            let busy = t.elapsed().as_secs_f64() - waiting;
+            tracing::debug!("ingest: summing {busy:.1} s ({} cells)", sum.len());
+            Ok(sum)
+        });
+        let writer = scope.spawn(move || -> Result<_, EngineError> {
+            let t = std::time::Instant::now();
+            let mut waiting = 0.0;
+            loop {
+                let w = std::time::Instant::now();
+                let Ok(chunk) = write_rx.recv() else { break };
+                waiting += w.elapsed().as_secs_f64();
                 if let Some(w) = incidents.as_mut() {
                     w.write(&chunk)?;
                 }
-                writing += t.elapsed().as_secs_f64();
             }
-            tracing::debug!(
-                "ingest: summing {summing:.1} s, writing the incidents {writing:.1} s ({} cells)",
-                sum.len()
-            );
-            Ok((sum, incidents))
+            let busy = t.elapsed().as_secs_f64() - waiting;
+            tracing::debug!("ingest: writing the incidents {busy:.1} s");
+            Ok(incidents)
         });
         let produced = inputs.iter().try_for_each(|input| -> Result<(), EngineError> {
+            // A send fails only once a consumer has stopped on an error, which is the one
+            // reported.
+            let stopped = |_| EngineError::Invalid {
+                context: format!("ingesting {}", input.path.display()),
+                message: "the summing or writing of the incidents stopped".into(),
+            };
             let (q, report) = ingest_chunked(
                 input.path,
                 input.mapping,
                 &input.options,
                 chunk_rows,
-                // A send fails only once the consumer has stopped on an error, which is the
-                // one reported.
                 &mut |chunk| {
-                    tx.send(chunk).map_err(|_| EngineError::Invalid {
-                        context: format!("ingesting {}", input.path.display()),
-                        message: "the writer of the incidents stopped".into(),
-                    })
+                    to_sum.send(chunk.clone()).map_err(stopped)?;
+                    to_write.send(chunk).map_err(stopped)
                 },
             )?;
             quarantine.push(q);
             quality.push(report);
             Ok(())
         });
-        drop(tx);
-        let consumed = consumer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (produced, consumed)
+        drop((to_sum, to_write));
+        (produced, join(summer), join(writer))
     });
-    let (sum, incidents) = consumed?;
+    // A consumer's own error first: a failed send only says that one stopped.
+    let sum = summed?;
+    let incidents = written?;
     produced?;
     let accepted = quality.iter().map(|q| q.rows_accepted).sum();
     if let Some(w) = incidents {
@@ -1161,6 +1173,13 @@ pub fn ingest_job(
         quality,
         accepted,
     })
+}
+
+/// The result of a scoped thread; its panic, if it panicked, goes on.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The columns of the incidents table of a job with these inputs: the canonical ones, then each
