@@ -461,18 +461,29 @@ fn id_hash(id: &str) -> u64 {
     })
 }
 
-/// Hashes of the incident ids of `df` (rows without one are left out).
+/// Hashes of the incident ids of `df` (rows without one are left out), parts of the frame in
+/// parallel: this pass runs before any checking, with nothing else to keep the cores busy.
 fn id_hashes(df: &DataFrame, mapping: &SchemaMapping) -> Result<Vec<u64>, EngineError> {
-    let f = prepare(df, "incident_id", mapping.fields.get("incident_id"))?;
-    Ok((0..df.height())
-        .filter_map(|i| f.text(i).map(|t| id_hash(&t)))
-        .collect())
+    use rayon::prelude::*;
+    let starts: Vec<usize> = (0..df.height()).step_by(PART_ROWS).collect();
+    let parts = starts
+        .par_iter()
+        .map(|&start| {
+            let part = df.slice(start as i64, PART_ROWS);
+            let f = prepare(&part, "incident_id", mapping.fields.get("incident_id"))?;
+            Ok((0..part.height())
+                .filter_map(|i| f.text(i).map(|t| id_hash(&t)))
+                .collect::<Vec<u64>>())
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    Ok(parts.concat())
 }
 
 /// The hashes that occur more than once: only ids with one of them can be duplicates. Sorting
 /// eight bytes a row instead of keeping every id in a map keeps memory small for large inputs.
 fn suspect_hashes(mut hashes: Vec<u64>) -> HashSet<u64> {
-    hashes.sort_unstable();
+    use rayon::slice::ParallelSliceMut;
+    hashes.par_sort_unstable();
     hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect()
 }
 
