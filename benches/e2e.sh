@@ -47,7 +47,17 @@ py="$(bash benches/peer/setup.sh | tail -n 1)"
   echo "# $(rustc --version); vigil $("$vigil" --version | awk '{print $2}') (release profile)"
   echo "# $("$py" -c 'import sys, polars, pandas, statsforecast; print(f"Python {sys.version.split()[0]}, polars {polars.__version__}, pandas {pandas.__version__}, statsforecast {statsforecast.__version__}")')"
 } | tee -a "$work/machine.txt" >&2
-[ -f "$results" ] || echo "task,size,tool,run,wall_s,user_s,sys_s,max_rss_kib,exit" >"$results"
+# Every measurement names the commit it was taken at (-dirty: with uncommitted changes), and
+# medians are taken per commit: runs of different code are never pooled.
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
+header="task,size,tool,run,wall_s,user_s,sys_s,max_rss_kib,exit,commit"
+if [ -f "$results" ] && [ "$(head -n 1 "$results")" != "$header" ]; then
+  old="$results.$(date -u +%Y%m%dT%H%M%SZ).old"
+  echo "== $results has another layout (no commit column); moved to $old" >&2
+  mv "$results" "$old"
+fi
+[ -f "$results" ] || echo "$header" >"$results"
 
 # measure TASK SIZE TOOL RUN CMD...: times one whole process; its output goes to a log.
 measure() {
@@ -59,7 +69,7 @@ measure() {
   /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$log" 2>&1 || code=$?
   read -r wall user sys rss < <(tail -n 1 "$tf")
   rm -f "$tf"
-  echo "$task,$size,$tool,$run,$wall,$user,$sys,$rss,$code" >>"$results"
+  echo "$task,$size,$tool,$run,$wall,$user,$sys,$rss,$code,$commit" >>"$results"
   awk -v t="$task" -v s="$size" -v o="$tool" -v r="$run" -v w="$wall" -v u="$user" -v y="$sys" -v m="$rss" -v e="$code" -v l="$log" 'BEGIN {
       printf "   %-9s %-10s %-13s run %s: %7.1f s wall, %7.1f s CPU, %6.0f MiB peak%s\n",
         t, s, o, r, w, u + y, m / 1024, (e == 0 ? "" : ", EXIT " e " (see " l ")") }' >&2
