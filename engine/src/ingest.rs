@@ -285,7 +285,25 @@ impl Field {
             return Ok(None);
         };
         if let Source::Days(a) = &source.1 {
-            return Ok(a.get(i));
+            // A date column holds ±5.8 million years; the calendar everything after ingest uses
+            // holds ±262,000. Dates beyond it cannot be real incidents, and would stop the run
+            // later: they are quarantined here.
+            return match a.get(i) {
+                Some(d) if !(calendar_days().contains(&d)) => Err(Problem {
+                    rule: Rule::UnparsableDate,
+                    field: self.name,
+                    value: Some(day_text(d)),
+                    message: format!(
+                        "{}: {} in column '{}' is outside the calendar (years {} to {})",
+                        self.name,
+                        day_text(d),
+                        source.0,
+                        chrono::Datelike::year(&NaiveDate::MIN),
+                        chrono::Datelike::year(&NaiveDate::MAX)
+                    ),
+                }),
+                d => Ok(d),
+            };
         }
         let Some(raw) = raw_text(&source.1, i) else {
             return Ok(None);
@@ -324,6 +342,11 @@ fn trim(s: &str) -> &str {
         (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
         _ => s.trim(),
     }
+}
+
+/// The days since 1970-01-01 that the calendar (chrono's `NaiveDate`) can hold.
+fn calendar_days() -> std::ops::RangeInclusive<i32> {
+    to_epoch_days(NaiveDate::MIN)..=to_epoch_days(NaiveDate::MAX)
 }
 
 /// A date given as days since 1970-01-01, as text (`2020-01-31`); days beyond the calendar's

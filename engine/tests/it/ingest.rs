@@ -463,3 +463,62 @@ fn accepted_text_is_the_source_text_trimmed_whether_kept_or_copied() {
     .expect("chunked");
     assert!(combine(pieces).unwrap().equals_missing(got));
 }
+
+/// A date column can hold days far beyond any calendar date the rest of the run can handle:
+/// such a row is quarantined as an unparsable date, with the value in the message, instead of
+/// being accepted and stopping the run when its period is computed.
+#[test]
+fn a_date_beyond_the_calendar_is_quarantined_not_accepted() {
+    let mut df = df!(
+        "incident_id" => ["a", "b", "c"],
+        "date_start" => [18_262i32, i32::MIN, 18_263],
+        "date_end" => [18_262i32, 18_263, i32::MAX],
+        "country_code" => ["ML"; 3],
+        "country" => ["Mali"; 3],
+        "admin1" => ["Gao"; 3],
+        "admin2" => [Option::<&str>::None; 3],
+        "latitude" => [15.0; 3],
+        "longitude" => [-1.0; 3],
+        "grid_id" => [Option::<i64>::None; 3],
+        "category" => ["state_based"; 3],
+        "subcategory" => [Option::<&str>::None; 3],
+        "fatalities_best" => [1i64; 3],
+        "fatalities_low" => [1i64; 3],
+        "fatalities_high" => [1i64; 3],
+    )
+    .unwrap();
+    for name in ["date_start", "date_end"] {
+        df.with_column(df.column(name).unwrap().cast(&DataType::Date).unwrap())
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("far.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
+    let got = ingest(&path, &mapping, &opts("2021-12-31")).expect("ingest");
+    assert_eq!(got.quality.rows_accepted, 1);
+    assert_eq!(got.quality.rules.get("unparsable_date"), Some(&2));
+    let q = &got.quarantine;
+    let rows: Vec<Option<i64>> = q.column("source_row").unwrap().i64().unwrap().iter().collect();
+    assert_eq!(rows, [Some(2), Some(3)]);
+    let messages: Vec<&str> = q
+        .column("message")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(
+        messages[0].starts_with(
+            "date_start: -2147483648 days from 1970-01-01 in column 'date_start' is outside the calendar"
+        ),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("date_end: 2147483647 days from 1970-01-01"),
+        "{messages:?}"
+    );
+}
