@@ -289,7 +289,7 @@ impl Field {
             // holds ±262,000. Dates beyond it cannot be real incidents, and would stop the run
             // later: they are quarantined here.
             return match a.get(i) {
-                Some(d) if !(calendar_days().contains(&d)) => Err(Problem {
+                Some(d) if !CALENDAR_DAYS.contains(&d) => Err(Problem {
                     rule: Rule::UnparsableDate,
                     field: self.name,
                     value: Some(day_text(d)),
@@ -344,21 +344,14 @@ fn trim(s: &str) -> &str {
     }
 }
 
-/// The days since 1970-01-01 that the calendar (chrono's `NaiveDate`) can hold.
-fn calendar_days() -> std::ops::RangeInclusive<i32> {
-    to_epoch_days(NaiveDate::MIN)..=to_epoch_days(NaiveDate::MAX)
-}
+/// The days since 1970-01-01 that the calendar (chrono's `NaiveDate`) can hold, worked out once.
+static CALENDAR_DAYS: std::sync::LazyLock<std::ops::RangeInclusive<i32>> =
+    std::sync::LazyLock::new(|| to_epoch_days(NaiveDate::MIN)..=to_epoch_days(NaiveDate::MAX));
 
 /// A date given as days since 1970-01-01, as text (`2020-01-31`); days beyond the calendar's
 /// range (a date column can hold them) are written as a day count instead of failing.
 fn day_text(days: i32) -> String {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    let date = if days >= 0 {
-        epoch.checked_add_days(chrono::Days::new(days as u64))
-    } else {
-        epoch.checked_sub_days(chrono::Days::new(u64::from(days.unsigned_abs())))
-    };
-    match date {
+    match crate::period::checked_from_epoch_days(days) {
         Some(d) => d.to_string(),
         None => format!("{days} days from 1970-01-01"),
     }

@@ -101,14 +101,21 @@ pub fn to_epoch_days(date: NaiveDate) -> i32 {
     i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
 }
 
-/// The date `days` days after 1970-01-01.
-pub fn from_epoch_days(days: i32) -> NaiveDate {
+/// The date `days` days after 1970-01-01, if the calendar holds it (a polars date can be
+/// about 5.8 million years away; chrono's calendar ends about 262,000 years away).
+pub fn checked_from_epoch_days(days: i32) -> Option<NaiveDate> {
     let e = epoch();
     if days >= 0 {
-        e + Days::new(days as u64)
+        e.checked_add_days(Days::new(days as u64))
     } else {
-        e - Days::new(u64::from(days.unsigned_abs()))
+        e.checked_sub_days(Days::new(u64::from(days.unsigned_abs())))
     }
+}
+
+/// The date `days` days after 1970-01-01, saturating at the calendar's first and last day
+/// (ingest quarantines dates beyond them, so no accepted incident reaches either end).
+pub fn from_epoch_days(days: i32) -> NaiveDate {
+    checked_from_epoch_days(days).unwrap_or(if days < 0 { NaiveDate::MIN } else { NaiveDate::MAX })
 }
 
 fn epoch() -> NaiveDate {
