@@ -1133,30 +1133,15 @@ pub fn ingest_job(
         let (to_write, write_rx) = std::sync::mpsc::sync_channel::<DataFrame>(0);
         let summer = scope.spawn(move || -> Result<_, EngineError> {
             let mut sum = crate::panel::AggregateSum::new();
-            let t = std::time::Instant::now();
-            let mut waiting = 0.0;
-            loop {
-                let w = std::time::Instant::now();
-                let Ok(chunk) = sum_rx.recv() else { break };
-                waiting += w.elapsed().as_secs_f64();
-                sum.add(&chunk, frequency)?;
-            }
-            let busy = t.elapsed().as_secs_f64() - waiting;
+            let busy = each_chunk(sum_rx, |chunk| sum.add(&chunk, frequency))?;
             tracing::debug!("ingest: summing {busy:.1} s ({} cells)", sum.len());
             Ok(sum)
         });
         let writer = scope.spawn(move || -> Result<_, EngineError> {
-            let t = std::time::Instant::now();
-            let mut waiting = 0.0;
-            loop {
-                let w = std::time::Instant::now();
-                let Ok(chunk) = write_rx.recv() else { break };
-                waiting += w.elapsed().as_secs_f64();
-                if let Some(w) = incidents.as_mut() {
-                    w.write(&chunk)?;
-                }
-            }
-            let busy = t.elapsed().as_secs_f64() - waiting;
+            let busy = each_chunk(write_rx, |chunk| match incidents.as_mut() {
+                Some(w) => w.write(&chunk),
+                None => Ok(()),
+            })?;
             tracing::debug!("ingest: writing the incidents {busy:.1} s");
             Ok(incidents)
         });
@@ -1200,6 +1185,21 @@ pub fn ingest_job(
         quality,
         accepted,
     })
+}
+
+/// Calls `f` on every chunk `rx` receives until the sender is dropped; returns the seconds
+/// spent in `f` (not waiting for chunks), for the debug log.
+fn each_chunk(
+    rx: std::sync::mpsc::Receiver<DataFrame>,
+    mut f: impl FnMut(DataFrame) -> Result<(), EngineError>,
+) -> Result<f64, EngineError> {
+    let mut busy = 0.0;
+    for chunk in rx {
+        let t = std::time::Instant::now();
+        f(chunk)?;
+        busy += t.elapsed().as_secs_f64();
+    }
+    Ok(busy)
 }
 
 /// The result of a scoped thread; its panic, if it panicked, goes on.

@@ -152,6 +152,17 @@ fn strs(df: &DataFrame, name: &str) -> Result<StringChunked, EngineError> {
         .clone())
 }
 
+/// Column `name` of `df` as 64-bit integers.
+fn i64s(df: &DataFrame, name: &str) -> Result<Int64Chunked, EngineError> {
+    let c = df
+        .column(name)
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(EngineError::polars(format!("panel: column {name}")))?;
+    Ok(c.i64()
+        .map_err(EngineError::polars(format!("panel: column {name}")))?
+        .clone())
+}
+
 /// Optional column of an incidents frame: how many incidents the row stands for, in a frame made
 /// by [`aggregate_incidents`]; without it every row is one incident.
 pub const WEIGHT: &str = "n_incidents";
@@ -328,13 +339,7 @@ impl AggregateSum {
     /// Missing fatalities count as 0, as in [`aggregate_incidents`].
     pub fn add(&mut self, frame: &DataFrame, frequency: Frequency) -> Result<(), EngineError> {
         let ctx = |what: &str| format!("aggregating incidents: column {what}");
-        let i64s = |name: &str| -> Result<Int64Chunked, EngineError> {
-            let c = frame
-                .column(name)
-                .and_then(|c| c.cast(&DataType::Int64))
-                .map_err(EngineError::polars(ctx(name)))?;
-            Ok(c.i64().map_err(EngineError::polars(ctx(name)))?.clone())
-        };
+        let i64s = |name: &str| i64s(frame, name);
         let columns = ["country_code", "country", "admin1", "admin2", "category"]
             .into_iter()
             .map(|name| strs(frame, name))
@@ -668,13 +673,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
     cats.sort();
     cats.dedup();
     report.categories = cats.clone();
-    let i64s = |name: &str| -> Result<Int64Chunked, EngineError> {
-        let c = incidents
-            .column(name)
-            .and_then(|c| c.cast(&DataType::Int64))
-            .map_err(EngineError::polars(ctx(name)))?;
-        Ok(c.i64().map_err(EngineError::polars(ctx(name)))?.clone())
-    };
+    let i64s = |name: &str| i64s(incidents, name);
     let (best, low, high) = (
         i64s("fatalities_best")?,
         i64s("fatalities_low")?,

@@ -369,6 +369,18 @@ fn chunked_ingest_accepts_quarantines_and_counts_exactly_as_whole_ingest() {
     assert_eq!(job.accepted, got.incidents.height() as u64);
 }
 
+/// Writes `df` to `path` as parquet, with the day numbers of `dates` as date columns.
+fn as_parquet(df: &mut DataFrame, dates: &[&str], path: &std::path::Path) -> std::path::PathBuf {
+    for name in dates {
+        df.with_column(df.column(name).unwrap().cast(&DataType::Date).unwrap())
+            .unwrap();
+    }
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(df)
+        .unwrap();
+    path.to_path_buf()
+}
+
 /// Text kept as the source has it is passed on without copying, and the first value that is
 /// trimmed, emptied or taken from another field switches its column to copies: every accepted
 /// row keeps its own value either way, including the rows before the switch, rows after a
@@ -396,13 +408,8 @@ fn accepted_text_is_the_source_text_trimmed_whether_kept_or_copied() {
         "fatalities_high" => [1i64, 2, 3, 4, 5, 6],
     )
     .unwrap();
-    df.with_column(df.column("date_start").unwrap().cast(&DataType::Date).unwrap())
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("text.parquet");
-    ParquetWriter::new(std::fs::File::create(&path).unwrap())
-        .finish(&mut df)
-        .unwrap();
+    let path = as_parquet(&mut df, &["date_start"], &dir.path().join("text.parquet"));
     let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
     let whole = ingest(&path, &mapping, &opts("2021-12-31")).expect("ingest");
     let got = &whole.incidents;
@@ -487,15 +494,12 @@ fn a_date_beyond_the_calendar_is_quarantined_not_accepted() {
         "fatalities_high" => [1i64; 3],
     )
     .unwrap();
-    for name in ["date_start", "date_end"] {
-        df.with_column(df.column(name).unwrap().cast(&DataType::Date).unwrap())
-            .unwrap();
-    }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("far.parquet");
-    ParquetWriter::new(std::fs::File::create(&path).unwrap())
-        .finish(&mut df)
-        .unwrap();
+    let path = as_parquet(
+        &mut df,
+        &["date_start", "date_end"],
+        &dir.path().join("far.parquet"),
+    );
     let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
     let got = ingest(&path, &mapping, &opts("2021-12-31")).expect("ingest");
     assert_eq!(got.quality.rows_accepted, 1);
