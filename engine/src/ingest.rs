@@ -198,19 +198,18 @@ impl Field {
     /// millions of rows do not mean millions of small allocations.
     fn text(&self, i: usize) -> Option<Cow<'_, str>> {
         let (_, source) = self.sources.first()?;
-        let value = raw_text(source, i)?;
-        let trimmed = trim(&value);
+        let trimmed = match raw_text(source, i)? {
+            Cow::Borrowed(b) => Cow::Borrowed(trim(b)),
+            Cow::Owned(o) if trim(&o).len() == o.len() => Cow::Owned(o),
+            Cow::Owned(o) => Cow::Owned(trim(&o).to_string()),
+        };
         if trimmed.is_empty() {
             return None;
         }
-        if let Some(mapped) = self.recode.as_ref().and_then(|r| r.get(trimmed)) {
+        if let Some(mapped) = self.recode.as_ref().and_then(|r| r.get(trimmed.as_ref())) {
             return Some(Cow::Borrowed(mapped.as_str()));
         }
-        Some(match value {
-            Cow::Borrowed(b) => Cow::Borrowed(trim(b)),
-            Cow::Owned(o) if o.len() == trimmed.len() => Cow::Owned(o),
-            Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
-        })
+        Some(trimmed)
     }
 
     fn number_from(&self, source: &(String, Source), i: usize) -> Result<Option<f64>, Problem> {

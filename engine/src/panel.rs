@@ -479,26 +479,17 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
     let n = incidents.height();
     let ctx = |what: &str| format!("panel: {what}");
     // How many incidents each row stands for.
-    let weight: Option<Int64Chunked> = match incidents.column(WEIGHT) {
-        Ok(c) => Some(
-            c.cast(&DataType::Int64)
-                .map_err(EngineError::polars(ctx("weights")))?
-                .i64()
-                .map_err(EngineError::polars(ctx("weights")))?
-                .clone(),
-        ),
-        Err(_) => None,
-    };
+    let weight = incidents
+        .column(WEIGHT)
+        .is_ok()
+        .then(|| i64s(incidents, WEIGHT))
+        .transpose()?;
     let w = |i: usize| -> u64 { weight.as_ref().map_or(1, |w| w.get(i).unwrap_or(0).max(0) as u64) };
     let cc = strs(incidents, "country_code")?;
     let country = strs(incidents, "country")?;
     let a1 = strs(incidents, "admin1")?;
     let a2 = strs(incidents, "admin2")?;
-    let grid = incidents
-        .column("grid_id")
-        .and_then(|c| c.cast(&DataType::Int64))
-        .map_err(EngineError::polars(ctx("grid_id")))?;
-    let grid = grid.i64().map_err(EngineError::polars(ctx("grid_id")))?.clone();
+    let grid = i64s(incidents, "grid_id")?;
     let start_days = incidents
         .column("date_start")
         .and_then(|c| c.cast(&DataType::Int32))
@@ -532,9 +523,9 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         periods: periods.len() as u64,
         ..Default::default()
     };
-    let mut keep: Vec<bool> = Vec::with_capacity(n);
+    // Each row's position in `periods`; none for rows outside the span.
+    let mut period_of: Vec<Option<usize>> = Vec::with_capacity(n);
     let mut slots: Vec<IdxSize> = Vec::with_capacity(n);
-    let mut ds: Vec<i32> = Vec::with_capacity(n);
     let mut regions: BTreeMap<String, RegionAttrs> = BTreeMap::new();
     // Rows share few geographies: each distinct (country code, country, admin units, cell) gets
     // its region id and attributes once (`slot`), and rows only look their key up, borrowing
@@ -562,8 +553,14 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         } else if p > as_of_period {
             report.incidents_after_as_of += w(i);
         }
-        keep.push(inside);
-        ds.push(to_epoch_days(p));
+        period_of.push(if inside {
+            Some(periods.binary_search(&p).map_err(|_| EngineError::Invalid {
+                context: ctx("zero-filling"),
+                message: format!("period {p} of incident at position {i} is not among the panel's periods"),
+            })?)
+        } else {
+            None
+        });
         let key: GeoKey<'_> = (cc.get(i), country.get(i), a1.get(i), a2.get(i), grid.get(i));
         let next = slot_ids.len() as IdxSize;
         let entry = slot_of.entry(key).or_insert((next, false));
@@ -661,7 +658,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         }
         slots.push(slot as IdxSize);
     }
-    report.incidents_in_panel = (0..n).filter(|i| keep[*i]).map(w).sum();
+    report.incidents_in_panel = (0..n).filter(|&i| period_of[i].is_some()).map(w).sum();
     if regions.is_empty() {
         return Err(EngineError::EmptyPanel(format!(
             "none of the {n} incidents falls between {span_start} and {as_of_period}"
@@ -691,7 +688,6 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         .collect();
     let slot_rank: Vec<Option<usize>> = slot_ids.iter().map(|id| rank.get(id.as_str()).copied()).collect();
     let period_days: Vec<i32> = periods.iter().map(|p| to_epoch_days(*p)).collect();
-    let period_index: HashMap<i32, usize> = period_days.iter().enumerate().map(|(k, &d)| (d, k)).collect();
     let category_index: HashMap<&str, usize> =
         cats.iter().enumerate().map(|(k, c)| (c.as_str(), k)).collect();
     let (n_regions, n_periods) = (regions.len(), periods.len());
@@ -708,15 +704,14 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
         message: "a sum of fatalities or incidents exceeds the 64-bit integer range".into(),
     };
     for i in 0..n {
-        if !keep[i] {
+        let Some(p) = period_of[i] else {
             continue;
-        }
-        // A kept row's region and period are in the lists: its region was added by the first
-        // kept row of its geography, and its period lies within the span.
-        let (Some(r), Some(&p)) = (slot_rank[slots[i] as usize], period_index.get(&ds[i])) else {
+        };
+        // A kept row's region is in the list: the first kept row of its geography added it.
+        let Some(r) = slot_rank[slots[i] as usize] else {
             return Err(EngineError::Invalid {
                 context: ctx("zero-filling"),
-                message: format!("incident at position {i} has no region or period in the panel"),
+                message: format!("incident at position {i} has no region in the panel"),
             });
         };
         let cell = r * n_periods + p;
