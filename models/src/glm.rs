@@ -168,6 +168,24 @@ impl Glm {
         y: &[f64],
         start: Option<&[f64]>,
     ) -> Result<GlmFit, ModelError> {
+        let mut newton = self.newton(x, k, y, start)?;
+        for _ in 0..self.max_iter {
+            if newton.step()? {
+                return newton.finish();
+            }
+        }
+        Err(newton.no_convergence())
+    }
+
+    /// The state of a fit before its first Newton step: the input checked, the coefficients at
+    /// `start` or the intercept-only model.
+    pub(crate) fn newton<'a>(
+        &self,
+        x: &'a [f64],
+        k: usize,
+        y: &'a [f64],
+        start: Option<&[f64]>,
+    ) -> Result<Newton<'a>, ModelError> {
         let name = self.family.name();
         let fail = |message: String| ModelError::FitFailed {
             model: name.into(),
@@ -230,99 +248,175 @@ impl Glm {
         if let Some(start) = start.filter(|s| s.len() == p && s.iter().all(|v| v.is_finite())) {
             beta.copy_from_slice(start);
         }
-        let objective = |eta: &[f64], b: &DVector<f64>| {
-            let ll: f64 = eta.iter().zip(y).map(|(e, y)| self.family.loglik(*y, *e)).sum();
-            ll - 0.5 * self.l2 * b.rows(1, k).norm_squared()
-        };
         let mut eta = vec![0.0; n];
         linear_predictor(x, k, beta.as_slice(), &mut eta);
-        let mut obj = objective(&eta, &beta);
-        let mut next_eta = vec![0.0; n];
-        let mut resid = vec![0.0; n];
-        let mut weight = vec![0.0; n];
-        let mut blocks = Blocks::new(k);
-        for iteration in 1..=self.max_iter {
-            // gradient X'r and information X'WX of the penalised log-likelihood
-            for i in 0..n {
-                let mu = self.family.inverse_link(eta[i]);
-                let (r, w) = self.family.score_weight(y[i], mu);
-                resid[i] = r;
-                weight[i] = w.max(0.0);
-            }
-            let (mut grad, mut info) = blocks.normal_equations(x, &resid, &weight);
-            for j in 1..p {
-                grad[j] -= self.l2 * beta[j];
-                info[(j, j)] += self.l2;
-            }
-            // a tiny ridge on a singular information matrix (e.g. a constant column)
-            let step = match info.clone().cholesky() {
-                Some(c) => c.solve(&grad),
-                None => {
-                    let scale = (0..p).map(|a| info[(a, a)]).fold(0.0, f64::max).max(1.0);
-                    let mut damped = info;
-                    for a in 0..p {
-                        damped[(a, a)] += 1e-8 * scale;
-                    }
-                    damped
-                        .cholesky()
-                        .ok_or_else(|| fail("the information matrix is not positive definite".into()))?
-                        .solve(&grad)
-                }
-            };
-            // step halving: never accept a step that lowers the penalised likelihood
-            let mut t = 1.0;
-            let mut next = &beta + &step;
-            linear_predictor(x, k, next.as_slice(), &mut next_eta);
-            let mut next_obj = objective(&next_eta, &next);
-            // (a NaN likelihood counts as worse)
-            while next_obj.partial_cmp(&obj).is_none_or(|o| o.is_lt()) && t > 1e-10 {
-                t *= 0.5;
-                next = &beta + &step * t;
-                linear_predictor(x, k, next.as_slice(), &mut next_eta);
-                next_obj = objective(&next_eta, &next);
-            }
-            if !next_obj.is_finite() {
-                return Err(fail(format!(
-                    "the likelihood is not finite at iteration {iteration}"
-                )));
-            }
-            let change = (&step * t).amax();
-            let gain = next_obj - obj;
-            if next_obj >= obj {
-                beta = next;
-                std::mem::swap(&mut eta, &mut next_eta);
-                obj = next_obj;
-            }
-            // converged: the coefficients stopped moving, or the likelihood did
-            let flat = gain.abs() <= 1e-14 * (1.0 + obj.abs());
-            if change <= self.tol * (1.0 + beta.amax()) || flat || t <= 1e-10 {
-                // Fitted probabilities of exactly 0 or 1: without a penalty, the classes are
-                // separable and the likelihood has no maximum (the weights vanished, not the
-                // gradient). With a ridge penalty on the slopes a maximum exists as soon as both
-                // classes occur (the intercept alone cannot separate them), so a large fitted
-                // logit is then a confident fit, not a failure.
-                let one_class = y.iter().all(|v| *v == y[0]);
-                if self.family == Family::Binomial
-                    && (self.l2 == 0.0 || one_class)
-                    && eta.iter().any(|e| e.abs() > 30.0)
-                {
-                    return Err(fail(
-                        "the events are perfectly separated by the features (no maximum \
-                         likelihood); raise l2"
-                            .into(),
-                    ));
-                }
-                return Ok(GlmFit {
-                    family: self.family,
-                    coef: beta.iter().copied().collect(),
-                    iterations: iteration,
-                });
-            }
+        let mut newton = Newton {
+            glm: self.clone(),
+            x,
+            k,
+            y,
+            beta,
+            eta,
+            obj: f64::NAN,
+            next_eta: vec![0.0; n],
+            resid: vec![0.0; n],
+            weight: vec![0.0; n],
+            blocks: Blocks::new(k),
+            iterations: 0,
+        };
+        newton.obj = newton.objective(&newton.eta, &newton.beta);
+        Ok(newton)
+    }
+}
+
+/// A Newton fit between two steps: the coefficients, their linear predictor and penalised
+/// log-likelihood, and the work space the steps reuse. [`Glm::fit_from`] steps it until the
+/// coefficients settle; the negative binomial fit ([`crate::global::fit_negbin_from`]) updates
+/// the dispersion between steps.
+pub(crate) struct Newton<'a> {
+    glm: Glm,
+    x: &'a [f64],
+    k: usize,
+    y: &'a [f64],
+    beta: DVector<f64>,
+    eta: Vec<f64>,
+    obj: f64,
+    next_eta: Vec<f64>,
+    resid: Vec<f64>,
+    weight: Vec<f64>,
+    blocks: Blocks,
+    iterations: usize,
+}
+
+impl Newton<'_> {
+    fn fail(&self, message: String) -> ModelError {
+        ModelError::FitFailed {
+            model: self.glm.family.name().into(),
+            message,
         }
-        Err(fail(format!(
+    }
+
+    /// The penalised log-likelihood at linear predictor `eta` of coefficients `b`.
+    fn objective(&self, eta: &[f64], b: &DVector<f64>) -> f64 {
+        let family = self.glm.family;
+        let ll: f64 = eta.iter().zip(self.y).map(|(e, y)| family.loglik(*y, *e)).sum();
+        ll - 0.5 * self.glm.l2 * b.rows(1, self.k).norm_squared()
+    }
+
+    /// The linear predictor at the current coefficients, one value per row.
+    pub(crate) fn eta(&self) -> &[f64] {
+        &self.eta
+    }
+
+    /// Newton steps taken so far.
+    pub(crate) fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// Changes the negative binomial dispersion to `alpha` (positive and finite), keeping the
+    /// coefficients; the next step climbs the likelihood at the new α.
+    pub(crate) fn set_alpha(&mut self, alpha: f64) {
+        debug_assert!(alpha > 0.0 && alpha.is_finite(), "alpha {alpha}");
+        if let Family::NegBin { alpha: a } = &mut self.glm.family {
+            *a = alpha;
+            self.obj = self.objective(&self.eta, &self.beta);
+        }
+    }
+
+    /// One Newton step, halved until it does not lower the penalised likelihood. True when the
+    /// fit has converged: the coefficients stopped moving, or the likelihood did.
+    pub(crate) fn step(&mut self) -> Result<bool, ModelError> {
+        self.iterations += 1;
+        let (family, l2, p) = (self.glm.family, self.glm.l2, self.k + 1);
+        // gradient X'r and information X'WX of the penalised log-likelihood
+        for i in 0..self.y.len() {
+            let mu = family.inverse_link(self.eta[i]);
+            let (r, w) = family.score_weight(self.y[i], mu);
+            self.resid[i] = r;
+            self.weight[i] = w.max(0.0);
+        }
+        let (mut grad, mut info) = self.blocks.normal_equations(self.x, &self.resid, &self.weight);
+        for j in 1..p {
+            grad[j] -= l2 * self.beta[j];
+            info[(j, j)] += l2;
+        }
+        // a tiny ridge on a singular information matrix (e.g. a constant column)
+        let step = match info.clone().cholesky() {
+            Some(c) => c.solve(&grad),
+            None => {
+                let scale = (0..p).map(|a| info[(a, a)]).fold(0.0, f64::max).max(1.0);
+                let mut damped = info;
+                for a in 0..p {
+                    damped[(a, a)] += 1e-8 * scale;
+                }
+                damped
+                    .cholesky()
+                    .ok_or_else(|| self.fail("the information matrix is not positive definite".into()))?
+                    .solve(&grad)
+            }
+        };
+        // step halving: never accept a step that lowers the penalised likelihood
+        let mut t = 1.0;
+        let mut next = &self.beta + &step;
+        let mut next_eta = std::mem::take(&mut self.next_eta);
+        linear_predictor(self.x, self.k, next.as_slice(), &mut next_eta);
+        let mut next_obj = self.objective(&next_eta, &next);
+        // (a NaN likelihood counts as worse)
+        while next_obj.partial_cmp(&self.obj).is_none_or(|o| o.is_lt()) && t > 1e-10 {
+            t *= 0.5;
+            next = &self.beta + &step * t;
+            linear_predictor(self.x, self.k, next.as_slice(), &mut next_eta);
+            next_obj = self.objective(&next_eta, &next);
+        }
+        self.next_eta = next_eta;
+        if !next_obj.is_finite() {
+            return Err(self.fail(format!(
+                "the likelihood is not finite at iteration {}",
+                self.iterations
+            )));
+        }
+        let change = (&step * t).amax();
+        let gain = next_obj - self.obj;
+        if next_obj >= self.obj {
+            self.beta = next;
+            std::mem::swap(&mut self.eta, &mut self.next_eta);
+            self.obj = next_obj;
+        }
+        let flat = gain.abs() <= 1e-14 * (1.0 + self.obj.abs());
+        Ok(change <= self.glm.tol * (1.0 + self.beta.amax()) || flat || t <= 1e-10)
+    }
+
+    /// The fit at the current coefficients, once converged.
+    pub(crate) fn finish(self) -> Result<GlmFit, ModelError> {
+        // Fitted probabilities of exactly 0 or 1: without a penalty, the classes are separable
+        // and the likelihood has no maximum (the weights vanished, not the gradient). With a
+        // ridge penalty on the slopes a maximum exists as soon as both classes occur (the
+        // intercept alone cannot separate them), so a large fitted logit is then a confident
+        // fit, not a failure.
+        let one_class = self.y.iter().all(|v| *v == self.y[0]);
+        if self.glm.family == Family::Binomial
+            && (self.glm.l2 == 0.0 || one_class)
+            && self.eta.iter().any(|e| e.abs() > 30.0)
+        {
+            return Err(self.fail(
+                "the events are perfectly separated by the features (no maximum likelihood); \
+                 raise l2"
+                    .into(),
+            ));
+        }
+        Ok(GlmFit {
+            family: self.glm.family,
+            coef: self.beta.iter().copied().collect(),
+            iterations: self.iterations,
+        })
+    }
+
+    /// The error of a fit that did not converge in the allowed steps.
+    pub(crate) fn no_convergence(&self) -> ModelError {
+        self.fail(format!(
             "no convergence in {} Newton iterations (separable data? raise l2)",
-            self.max_iter
-        )))
+            self.iterations
+        ))
     }
 }
 

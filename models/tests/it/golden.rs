@@ -234,10 +234,12 @@ fn negative_binomial_regression_matches_statsmodels_joint_ml() {
         let (x, k, y) = design(&g, case);
         let (fit, alpha) =
             vigil_models::global::fit_negbin(&x, k, &y, 0.0).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_close(&format!("{name} coef"), &fit.coef, &floats(&case["coef"]), 1e-6);
+        // (the joint steps land within 1e-9 of statsmodels' Newton fit at tol 1e-14; the
+        // alternation of whole fits they replaced stopped 4e-8 away on the conflict case)
+        assert_close(&format!("{name} coef"), &fit.coef, &floats(&case["coef"]), 1e-8);
         let want = case["alpha"].as_f64().expect("alpha");
         assert!(
-            ((alpha - want) / want).abs() < 1e-6,
+            ((alpha - want) / want).abs() < 1e-8,
             "{name}: alpha {alpha}, statsmodels {want}"
         );
     }
