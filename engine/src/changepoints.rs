@@ -71,11 +71,13 @@ pub fn changepoints_frame(
 ) -> Result<polars::prelude::DataFrame, crate::EngineError> {
     use crate::period::{date_column, to_epoch_days};
     use polars::prelude::*;
+    use rayon::prelude::*;
     let (mut region, mut ds, mut index, mut seg) = (vec![], vec![], vec![], vec![]);
     let (mut before, mut after) = (vec![], vec![]);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    for r in series {
-        let cps = changepoints(&r.y, s);
+    // each region's change points in parallel, the table in region order
+    let found: Vec<Vec<usize>> = series.par_iter().map(|r| changepoints(&r.y, s)).collect();
+    for (r, cps) in series.iter().zip(found) {
         for (k, c) in cps.iter().enumerate() {
             let prev = if k == 0 { 0 } else { cps[k - 1] };
             let next = cps.get(k + 1).copied().unwrap_or(r.y.len());

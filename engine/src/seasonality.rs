@@ -233,6 +233,7 @@ pub fn seasonality_frames(
     use crate::period::to_epoch_days;
     use chrono::Datelike;
     use polars::prelude::*;
+    use rayon::prelude::*;
     let (mut d_region, mut d_ds, mut d_val) = (Vec::new(), Vec::new(), Vec::new());
     let mut d_parts: [Vec<f64>; 3] = Default::default();
     let mut region = Vec::new();
@@ -241,14 +242,22 @@ pub fn seasonality_frames(
     let mut season = Vec::new();
     let mut stats: [Vec<Option<f64>>; 6] = Default::default();
     let mut peak = Vec::new();
-    for r in series {
-        let Some(first) = r.ds.first() else { continue };
-        let first_season = match frequency {
-            crate::Frequency::Month => first.month0() as usize,
-            crate::Frequency::Quarter => first.month0() as usize / 3,
-            _ => 0,
-        };
-        let got = seasonality(&r.y, first_season, s);
+    // each region's profile in parallel (each bootstrap has its own seeded generator), the
+    // tables in region order
+    let results: Vec<Option<Seasonality>> = series
+        .par_iter()
+        .map(|r| {
+            let first = r.ds.first()?;
+            let first_season = match frequency {
+                crate::Frequency::Month => first.month0() as usize,
+                crate::Frequency::Quarter => first.month0() as usize / 3,
+                _ => 0,
+            };
+            Some(seasonality(&r.y, first_season, s))
+        })
+        .collect();
+    for (r, got) in series.iter().zip(results) {
+        let Some(got) = got else { continue };
         for (k, parts) in got.components.iter().enumerate() {
             d_region.push(r.region_id.as_str());
             d_ds.push(Some(to_epoch_days(r.ds[got.start + k])));

@@ -282,6 +282,7 @@ pub fn trend_frame(
 ) -> Result<polars::prelude::DataFrame, crate::EngineError> {
     use crate::period::to_epoch_days;
     use polars::prelude::*;
+    use rayon::prelude::*;
     type Test = fn(&[f64], &TrendSettings) -> Option<MannKendall>;
     type Window = fn(&TrendSettings) -> usize;
     let tests: [(&str, Window, Test); 3] = [
@@ -303,14 +304,29 @@ pub fn trend_frame(
     let mut num: [Vec<Option<f64>>; 8] = Default::default();
     let mut n_col = Vec::new();
     let mut direction = Vec::new();
-    for r in series {
+    // the tests of each region in parallel (they are independent), the table in region order
+    let results: Vec<Vec<Option<MannKendall>>> = series
+        .par_iter()
+        .map(|r| {
+            if r.y.is_empty() {
+                return Vec::new();
+            }
+            tests
+                .iter()
+                .map(|(_, window, test)| {
+                    let w = window(s).min(r.y.len());
+                    test(&r.y[r.y.len() - w..], s)
+                })
+                .collect()
+        })
+        .collect();
+    for (r, got) in series.iter().zip(results) {
         if r.y.is_empty() {
             continue;
         }
-        for (name, window, test) in &tests {
+        for ((name, window, _), got) in tests.iter().zip(got) {
             let w = window(s).min(r.y.len());
             let start = r.y.len() - w;
-            let got = test(&r.y[start..], s);
             region.push(r.region_id.as_str());
             test_name.push(*name);
             w0.push(to_epoch_days(r.ds[start]));
