@@ -288,19 +288,21 @@ impl Field {
             // holds ±262,000. Dates beyond it cannot be real incidents, and would stop the run
             // later: they are quarantined here.
             return match a.get(i) {
-                Some(d) if !CALENDAR_DAYS.contains(&d) => Err(Problem {
-                    rule: Rule::UnparsableDate,
-                    field: self.name,
-                    value: Some(day_text(d)),
-                    message: format!(
-                        "{}: {} in column '{}' is outside the calendar (years {} to {})",
-                        self.name,
-                        day_text(d),
-                        source.0,
-                        chrono::Datelike::year(&NaiveDate::MIN),
-                        chrono::Datelike::year(&NaiveDate::MAX)
-                    ),
-                }),
+                Some(d) if !CALENDAR_DAYS.contains(&d) => {
+                    let text = day_text(d);
+                    Err(Problem {
+                        rule: Rule::UnparsableDate,
+                        field: self.name,
+                        message: format!(
+                            "{}: {text} in column '{}' is outside the calendar (years {} to {})",
+                            self.name,
+                            source.0,
+                            chrono::Datelike::year(&NaiveDate::MIN),
+                            chrono::Datelike::year(&NaiveDate::MAX)
+                        ),
+                        value: Some(text),
+                    })
+                }
                 d => Ok(d),
             };
         }

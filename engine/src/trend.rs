@@ -304,8 +304,9 @@ pub fn trend_frame(
     let mut num: [Vec<Option<f64>>; 8] = Default::default();
     let mut n_col = Vec::new();
     let mut direction = Vec::new();
-    // the tests of each region in parallel (they are independent), the table in region order
-    let results: Vec<Vec<Option<MannKendall>>> = series
+    // the tests of each region in parallel (they are independent), the table in region order;
+    // per test, the first position of its window and its result (none for an empty series)
+    let results: Vec<Vec<(usize, Option<MannKendall>)>> = series
         .par_iter()
         .map(|r| {
             if r.y.is_empty() {
@@ -314,19 +315,15 @@ pub fn trend_frame(
             tests
                 .iter()
                 .map(|(_, window, test)| {
-                    let w = window(s).min(r.y.len());
-                    test(&r.y[r.y.len() - w..], s)
+                    let start = r.y.len() - window(s).min(r.y.len());
+                    (start, test(&r.y[start..], s))
                 })
                 .collect()
         })
         .collect();
     for (r, got) in series.iter().zip(results) {
-        if r.y.is_empty() {
-            continue;
-        }
-        for ((name, window, _), got) in tests.iter().zip(got) {
-            let w = window(s).min(r.y.len());
-            let start = r.y.len() - w;
+        for ((name, _, _), (start, got)) in tests.iter().zip(got) {
+            let w = r.y.len() - start;
             region.push(r.region_id.as_str());
             test_name.push(*name);
             w0.push(to_epoch_days(r.ds[start]));

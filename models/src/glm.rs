@@ -348,20 +348,13 @@ impl Newton<'_> {
         // Newton step, but it still goes to the point where the gradient is zero, the same
         // maximum; a step that needs halving forms the information again.
         let stale = self.factor.take().filter(|_| self.small);
-        let grad_at = |grad: &mut DVector<f64>, beta: &DVector<f64>| {
-            for j in 1..p {
-                grad[j] -= l2 * beta[j];
-            }
-        };
-        let (step, factor) = match stale {
+        let (mut grad, factor) = match stale {
             Some(factor) => {
                 for i in 0..self.y.len() {
                     let mu = family.inverse_link(self.eta[i]);
                     self.resid[i] = family.score_weight(self.y[i], mu).0;
                 }
-                let mut grad = self.blocks.gradient(self.x, &self.resid);
-                grad_at(&mut grad, &self.beta);
-                (factor.solve(&grad), factor)
+                (self.blocks.gradient(self.x, &self.resid), factor)
             }
             None => {
                 // gradient X'r and information X'WX of the penalised log-likelihood
@@ -371,8 +364,7 @@ impl Newton<'_> {
                     self.resid[i] = r;
                     self.weight[i] = w.max(0.0);
                 }
-                let (mut grad, mut info) = self.blocks.normal_equations(self.x, &self.resid, &self.weight);
-                grad_at(&mut grad, &self.beta);
+                let (grad, mut info) = self.blocks.normal_equations(self.x, &self.resid, &self.weight);
                 for j in 1..p {
                     info[(j, j)] += l2;
                 }
@@ -390,9 +382,13 @@ impl Newton<'_> {
                         })?
                     }
                 };
-                (factor.solve(&grad), factor)
+                (grad, factor)
             }
         };
+        for j in 1..p {
+            grad[j] -= l2 * self.beta[j];
+        }
+        let step = factor.solve(&grad);
         // step halving: never accept a step that lowers the penalised likelihood
         let mut t = 1.0;
         let mut next = &self.beta + &step;

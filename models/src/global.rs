@@ -87,7 +87,17 @@ pub fn nb_alpha_ml(y: &[f64], mu: &[f64]) -> f64 {
 /// The answer is the same to the search's precision. A `near` that is not strictly inside
 /// (1e-6, 1e3) is ignored.
 pub fn nb_alpha_ml_near(y: &[f64], mu: &[f64], near: Option<f64>) -> f64 {
-    let counts: Vec<usize> = y.iter().map(|v| v.max(0.0).round() as usize).collect();
+    alpha_ml(&counts(y), mu, near)
+}
+
+/// Counts rounded to integers, as the dispersion's score takes them.
+fn counts(y: &[f64]) -> Vec<usize> {
+    y.iter().map(|v| v.max(0.0).round() as usize).collect()
+}
+
+/// [`nb_alpha_ml_near`] on counts already rounded (a fit searches α once per step, on the same
+/// counts).
+fn alpha_ml(counts: &[usize], mu: &[f64], near: Option<f64>) -> f64 {
     let top = counts.iter().copied().max().unwrap_or(0);
     // The score and its derivative in log r.
     let score = |log_r: f64| -> (f64, f64) {
@@ -202,13 +212,14 @@ pub fn fit_negbin_from(
     start: Option<(&[f64], f64)>,
 ) -> Result<(GlmFit, f64), ModelError> {
     let start = start.filter(|(coef, a)| coef.len() == k + 1 && *a > 0.0 && a.is_finite());
+    let counts = counts(y);
     // (the Poisson start's Newton steps are counted in the fit's)
     let (coef, mut alpha, before) = match start {
         Some((coef, a)) => (coef.to_vec(), a, 0),
         None => {
             let poisson = Glm::new(Family::Poisson, l2).fit(x, k, y)?;
             let mu: Vec<f64> = x.chunks(k.max(1)).map(|r| poisson.mean(r)).collect();
-            let alpha = nb_alpha_ml(y, &mu);
+            let alpha = alpha_ml(&counts, &mu, None);
             (poisson.coef, alpha, poisson.iterations)
         }
     };
@@ -220,7 +231,7 @@ pub fn fit_negbin_from(
         for (m, e) in mu.iter_mut().zip(newton.eta()) {
             *m = glm.family.inverse_link(*e);
         }
-        let next = nb_alpha_ml_near(y, &mu, Some(alpha));
+        let next = alpha_ml(&counts, &mu, Some(alpha));
         let settled = (next.ln() - alpha.ln()).abs() < 1e-9;
         if next != alpha {
             alpha = next;
