@@ -254,6 +254,26 @@ fn run_settings(settings: &BacktestSettings, pooled: &PooledOptions, n: usize) -
     }
 }
 
+/// A progress line for a stage `done` of `all` `units` (regions, fits) into it after `elapsed`
+/// seconds, with the time left if the rest goes at the same pace.
+pub(crate) fn progress_line(stage: &str, done: usize, all: usize, units: &str, elapsed: f64) -> String {
+    let left = elapsed * (all - done.min(all)) as f64 / done.max(1) as f64;
+    format!(
+        "backtest: {stage}, {done} of {all} {units} in {}, about {} left",
+        minutes(elapsed),
+        minutes(left)
+    )
+}
+
+/// Seconds as "42 s" under two minutes, else as whole minutes ("17 min").
+fn minutes(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!("{:.0} min", seconds / 60.0)
+    }
+}
+
 /// Backtests and forecasts the local `models` on the regions at positions `regions` of
 /// `series` (see [`LocalPart`]).
 pub fn local_part(
@@ -269,14 +289,33 @@ pub fn local_part(
     let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
     let fallback = Naive;
     let clock = std::time::Instant::now();
+    // a line a minute at most, so that a scheduler's log shows a long stage moving (over an
+    // hour at 50,000 regions) without a line per batch at small sizes
+    let mut logged = std::time::Duration::ZERO;
+    let mut progress = |done: usize, all: usize| {
+        let elapsed = clock.elapsed();
+        if done < all && elapsed >= logged + std::time::Duration::from_secs(60) {
+            logged = elapsed;
+            tracing::info!(
+                "{}",
+                progress_line("local models", done, all, "regions", elapsed.as_secs_f64())
+            );
+        }
+    };
     // the pooled models' and the ensemble's rows are appended later: reserved now, the rows
     // are never copied to a larger block (at 10,000 regions each such copy held 1.4 GB twice)
-    let mut bt =
-        vigil_models::backtest_with_room(&ys, &refs, &fallback, &run_settings, pooled.appended_models())
-            .map_err(|e| EngineError::Model {
-                context: "backtest".into(),
-                source: e,
-            })?;
+    let mut bt = vigil_models::backtest_with_room(
+        &ys,
+        &refs,
+        &fallback,
+        &run_settings,
+        pooled.appended_models(),
+        &mut progress,
+    )
+    .map_err(|e| EngineError::Model {
+        context: "backtest".into(),
+        source: e,
+    })?;
     for (row, _) in bt.rows.iter_mut() {
         // the shard's position becomes the position among all regions; the backtest checked
         // only the shard's positions, so a larger one is refused here, not cut short
@@ -1141,6 +1180,27 @@ mod tests {
         let back = read(&path);
         assert_eq!(back.height(), 0);
         assert_eq!(back.schema(), whole.schema());
+    }
+
+    #[test]
+    fn progress_lines_say_how_far_and_how_long_is_left() {
+        assert_eq!(
+            progress_line("local models", 12_288, 49_344, "regions", 1_020.0),
+            "backtest: local models, 12288 of 49344 regions in 17 min, about 51 min left"
+        );
+        assert_eq!(
+            progress_line("local models", 512, 2_048, "regions", 30.0),
+            "backtest: local models, 512 of 2048 regions in 30 s, about 90 s left"
+        );
+        // nothing done yet, or more than all, never divides by zero nor goes negative
+        assert_eq!(
+            progress_line("x", 0, 10, "fits", 5.0),
+            "backtest: x, 0 of 10 fits in 5 s, about 50 s left"
+        );
+        assert_eq!(
+            progress_line("x", 11, 10, "fits", 5.0),
+            "backtest: x, 11 of 10 fits in 5 s, about 0 s left"
+        );
     }
 
     #[test]
