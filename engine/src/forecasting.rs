@@ -1184,23 +1184,44 @@ mod tests {
 
     #[test]
     fn progress_lines_say_how_far_and_how_long_is_left() {
-        assert_eq!(
-            progress_line("local models", 12_288, 49_344, "regions", 1_020.0),
-            "backtest: local models, 12288 of 49344 regions in 17 min, about 51 min left"
-        );
-        assert_eq!(
-            progress_line("local models", 512, 2_048, "regions", 30.0),
-            "backtest: local models, 512 of 2048 regions in 30 s, about 90 s left"
-        );
-        // nothing done yet, or more than all, never divides by zero nor goes negative
-        assert_eq!(
-            progress_line("x", 0, 10, "fits", 5.0),
-            "backtest: x, 0 of 10 fits in 5 s, about 50 s left"
-        );
-        assert_eq!(
-            progress_line("x", 11, 10, "fits", 5.0),
-            "backtest: x, 11 of 10 fits in 5 s, about 0 s left"
-        );
+        // (done, all, units, elapsed s) and the line; the last two: nothing done yet, or more
+        // than all, never divide by zero nor go negative
+        let cases = [
+            (
+                12_288,
+                49_344,
+                "regions",
+                1_020.0,
+                "local models, 12288 of 49344 regions in 17 min, about 51 min left",
+            ),
+            (
+                512,
+                2_048,
+                "regions",
+                30.0,
+                "local models, 512 of 2048 regions in 30 s, about 90 s left",
+            ),
+            (
+                0,
+                10,
+                "fits",
+                5.0,
+                "local models, 0 of 10 fits in 5 s, about 50 s left",
+            ),
+            (
+                11,
+                10,
+                "fits",
+                5.0,
+                "local models, 11 of 10 fits in 5 s, about 0 s left",
+            ),
+        ];
+        for (done, all, units, elapsed, line) in cases {
+            assert_eq!(
+                progress_line("local models", done, all, units, elapsed),
+                format!("backtest: {line}")
+            );
+        }
     }
 
     #[test]
