@@ -254,9 +254,46 @@ fn run_settings(settings: &BacktestSettings, pooled: &PooledOptions, n: usize) -
     }
 }
 
+/// Progress of a long backtest stage in the log: a line a minute at most, so that a
+/// scheduler's log shows the stage moving (over an hour at 50,000 regions) without a line per
+/// step at small sizes. Shared by threads (the global models' chains report in parallel).
+pub(crate) struct StageProgress {
+    stage: &'static str,
+    units: &'static str,
+    clock: std::time::Instant,
+    logged: std::sync::Mutex<std::time::Duration>,
+}
+
+impl StageProgress {
+    /// Starts the stage's clock.
+    pub(crate) fn start(stage: &'static str, units: &'static str) -> StageProgress {
+        StageProgress {
+            stage,
+            units,
+            clock: std::time::Instant::now(),
+            logged: std::sync::Mutex::new(std::time::Duration::ZERO),
+        }
+    }
+
+    /// `done` of `all` units are done: logs a line if the last was a minute ago (or none yet
+    /// and the stage has run a minute) and the stage is not finished. A thread that finds
+    /// another logging skips its line.
+    pub(crate) fn report(&self, done: usize, all: usize) {
+        let elapsed = self.clock.elapsed();
+        if let Ok(mut logged) = self.logged.try_lock()
+            && done < all
+            && elapsed >= *logged + std::time::Duration::from_secs(60)
+        {
+            *logged = elapsed;
+            let line = progress_line(self.stage, done, all, self.units, elapsed.as_secs_f64());
+            tracing::info!("{line}");
+        }
+    }
+}
+
 /// A progress line for a stage `done` of `all` `units` (regions, fits) into it after `elapsed`
 /// seconds, with the time left if the rest goes at the same pace.
-pub(crate) fn progress_line(stage: &str, done: usize, all: usize, units: &str, elapsed: f64) -> String {
+fn progress_line(stage: &str, done: usize, all: usize, units: &str, elapsed: f64) -> String {
     let left = elapsed * (all - done.min(all)) as f64 / done.max(1) as f64;
     format!(
         "backtest: {stage}, {done} of {all} {units} in {}, about {} left",
@@ -289,19 +326,7 @@ pub fn local_part(
     let refs: Vec<&dyn Forecaster> = models.iter().map(|m| m.as_ref()).collect();
     let fallback = Naive;
     let clock = std::time::Instant::now();
-    // a line a minute at most, so that a scheduler's log shows a long stage moving (over an
-    // hour at 50,000 regions) without a line per batch at small sizes
-    let mut logged = std::time::Duration::ZERO;
-    let mut progress = |done: usize, all: usize| {
-        let elapsed = clock.elapsed();
-        if done < all && elapsed >= logged + std::time::Duration::from_secs(60) {
-            logged = elapsed;
-            tracing::info!(
-                "{}",
-                progress_line("local models", done, all, "regions", elapsed.as_secs_f64())
-            );
-        }
-    };
+    let progress = StageProgress::start("local models", "regions");
     // the pooled models' and the ensemble's rows are appended later: reserved now, the rows
     // are never copied to a larger block (at 10,000 regions each such copy held 1.4 GB twice)
     let mut bt = vigil_models::backtest_with_room(
@@ -310,7 +335,7 @@ pub fn local_part(
         &fallback,
         &run_settings,
         pooled.appended_models(),
-        &mut progress,
+        &mut |done, all| progress.report(done, all),
     )
     .map_err(|e| EngineError::Model {
         context: "backtest".into(),

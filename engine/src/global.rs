@@ -13,13 +13,11 @@ use vigil_models::{
     RowKey, RowRef, RowValues,
 };
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use crate::error::EngineError;
 use crate::features::{FEATURE_NAMES, N_FEATURES, features_at};
-use crate::forecasting::progress_line;
+use crate::forecasting::StageProgress;
 use crate::series::RegionSeries;
 use chrono::Datelike;
 
@@ -173,11 +171,10 @@ pub fn backtest_global(
         .iter()
         .flat_map(|k| (1..=settings.horizon).map(move |h| (*k, h)))
         .collect();
-    // a progress line a minute at most (the stage takes about 25 minutes at 50,000 regions)
+    // progress in fits (the stage takes about 25 minutes at 50,000 regions)
     let all_fits = chains.len() * cutoffs.len();
     let done = AtomicUsize::new(0);
-    let clock = Instant::now();
-    let logged = Mutex::new(Duration::ZERO);
+    let progress = StageProgress::start("global models", "fits");
     let mut chained: Vec<Vec<Result<GlobalModel, ModelError>>> = chains
         .into_par_iter()
         .map(|(kind, h)| {
@@ -186,16 +183,7 @@ pub fn backtest_global(
                 let start = fits.iter().rev().find_map(|f| f.as_ref().ok());
                 let fit = fit_at(series, cache, kind, c - 1, h, global, start);
                 fits.push(fit);
-                let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                let elapsed = clock.elapsed();
-                if let Ok(mut logged) = logged.try_lock()
-                    && done < all_fits
-                    && elapsed >= *logged + Duration::from_secs(60)
-                {
-                    *logged = elapsed;
-                    let line = progress_line("global models", done, all_fits, "fits", elapsed.as_secs_f64());
-                    tracing::info!("{line}");
-                }
+                progress.report(done.fetch_add(1, Ordering::Relaxed) + 1, all_fits);
             }
             fits
         })
