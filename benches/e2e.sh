@@ -15,6 +15,10 @@
 #   BACKTEST_SERIES="1000 10000"    backtest sizes (series × 240 months)
 #   SCALING="1000000:1000 10000000:10000"       full-job sizes, events:regions
 #   WORK=$HOME/.cache/vigil-bench   data, outputs and results (results.md, results.csv)
+#   RSS_EVERY=10                    seconds between samples of each measured process's resident
+#                                   memory, written beside its log (WORK/logs/*.rss); 0: none.
+#                                   `python3 benches/timeline.py WORK/logs/<run>.log` places
+#                                   them against the job's log lines.
 #
 # Needs: a Rust toolchain, python3 (3.11+) with venv, GNU time (Debian's `time`, installed here
 # if missing). The Python side installs into a venv from benches/peer/requirements.txt.
@@ -23,6 +27,7 @@ cd "$(dirname "$0")/.."
 repo="$PWD"
 what="${1:-all}"
 runs="${RUNS:-3}"
+rss_every="${RSS_EVERY:-10}"
 work="${WORK:-$HOME/.cache/vigil-bench}"
 mkdir -p "$work"
 results="$work/results.csv"
@@ -59,14 +64,40 @@ if [ -f "$results" ] && [ "$(head -n 1 "$results")" != "$header" ]; then
 fi
 [ -f "$results" ] || echo "$header" >"$results"
 
+# sample_rss PID FILE: the resident memory of PID's child (the process GNU time runs) every
+# RSS_EVERY seconds, as `unix-seconds KiB` lines, until PID ends. Reading /proc costs nothing
+# the measured process would notice.
+sample_rss() {
+  local parent="$1" out="$2" child="" kib
+  : >"$out"
+  while kill -0 "$parent" 2>/dev/null; do
+    read -r child _ <"/proc/$parent/task/$parent/children" 2>/dev/null || true
+    if [ -n "$child" ]; then
+      kib="$(awk '/^VmRSS/ {print $2}' "/proc/$child/status" 2>/dev/null || true)"
+      [ -z "$kib" ] || echo "$(date +%s) $kib" >>"$out"
+    fi
+    sleep "$rss_every"
+  done
+}
+
 # measure TASK SIZE TOOL RUN CMD...: times one whole process; its output goes to a log.
 measure() {
   local task="$1" size="$2" tool="$3" run="$4"
   shift 4
-  local log="$work/logs/$task-$size-$tool-$run.log" tf code=0 wall user sys rss
+  local log="$work/logs/$task-$size-$tool-$run.log" tf code=0 wall user sys rss timer sampler=""
   mkdir -p "$work/logs"
   tf="$(mktemp)"
-  /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$log" 2>&1 || code=$?
+  /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$log" 2>&1 &
+  timer=$!
+  if [ "$rss_every" -gt 0 ]; then
+    sample_rss "$timer" "${log%.log}.rss" &
+    sampler=$!
+  fi
+  wait "$timer" || code=$?
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+  fi
   read -r wall user sys rss < <(tail -n 1 "$tf")
   rm -f "$tf"
   echo "$task,$size,$tool,$run,$wall,$user,$sys,$rss,$code,$commit" >>"$results"
@@ -171,6 +202,15 @@ top_regions = 6'
     size="$((events / 1000000))M-${regions}r"
     data="$(synth "$events" "$regions" "job-$size")"
     spec "$work/job-$size.toml" "$data" "$models"
+    # A run that was killed leaves the job's lock behind, and vigil then refuses every run
+    # (by design: a human looks at what the crash left). Say so once rather than time refusals.
+    local job_dir="$work/out/runs-$size/bench"
+    if [ -e "$job_dir/.lock" ]; then
+      echo "e2e.sh: $job_dir/.lock is held: $(cat "$job_dir/.lock")" >&2
+      echo "  If no vigil run of this benchmark is going on, it was left by one that was killed:" >&2
+      echo "  delete it and the $job_dir/.tmp-* folders, then run again." >&2
+      exit 1
+    fi
     echo "== the full monthly job, $size" >&2
     for run in $(seq "$runs"); do
       measure job "$size" vigil "$run" "$vigil" run "$work/job-$size.toml" --out "$work/out/runs-$size" --force
