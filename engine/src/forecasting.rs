@@ -505,7 +505,10 @@ pub fn finish_forecasts(
     // The global models' final fits on all data are made now, from the backtest's last fits,
     // so that the feature cache (every region × month's features: 437 MB at 10,000 regions × 240 months)
     // and the fits' designs are gone before the ensemble's rows and the scores are made.
-    let mut global_final = Vec::new();
+    // A final fit that fails (the hurdle with too few months with events in its window, say)
+    // does not end the run: as at a backtest origin, naive stands in for that model in every
+    // region, and each region's fallback is recorded with the reason.
+    let mut global_final: Vec<Result<crate::global::GlobalForecast, String>> = Vec::new();
     if let Some(cache) = &mut cache {
         let clock = std::time::Instant::now();
         let global_starts = backtest_global(
@@ -529,7 +532,7 @@ pub fn finish_forecasts(
             pooled.settings.window,
         ));
         for (ki, kind) in pooled.global.iter().enumerate() {
-            global_final.push(forecast_global(
+            let fitted = forecast_global(
                 series,
                 cache,
                 *kind,
@@ -537,7 +540,15 @@ pub fn finish_forecasts(
                 &settings.probs,
                 &pooled.settings,
                 global_starts.get(ki).map_or(&[], Vec::as_slice),
-            )?);
+            );
+            global_final.push(fitted.map_err(|e| {
+                tracing::warn!(
+                    "{e}; the {} forecast stands in for {} in every region",
+                    fallback.name(),
+                    kind.name()
+                );
+                e.to_string()
+            }));
         }
     }
     drop(cache);
@@ -633,9 +644,24 @@ pub fn finish_forecasts(
     }
     let mut global_models = Vec::new();
     for (kind, g) in pooled.global.iter().zip(global_final) {
-        forecasts.push(g.forecasts);
-        events.push(g.events);
-        global_models.push((kind.name().to_string(), g.models));
+        match g {
+            Ok(g) => {
+                forecasts.push(g.forecasts);
+                events.push(g.events);
+                global_models.push((kind.name().to_string(), g.models));
+            }
+            Err(why) => {
+                let got = standing_in(series, kind.name(), &fallback, settings, &why)?;
+                fallbacks.extend(got.iter().map(|r| Fallback {
+                    region_id: series[r.index].region_id.clone(),
+                    model: kind.name().to_string(),
+                    used: fallback.name().to_string(),
+                    reason: why.clone(),
+                }));
+                events.push(quantile_events(&got));
+                forecasts.push(got);
+            }
+        }
     }
     if with_ensemble {
         let (f, mut e) = ensemble_forecasts(&forecasts, &events, &members, &ensemble_weights);
@@ -661,6 +687,31 @@ pub fn finish_forecasts(
         ensemble_weights,
         fallbacks,
     })
+}
+
+/// `fallback`'s forecast of every region in place of the model `name`, whose final fit failed
+/// for the reason `why`: labelled as `name`'s, with `fell_back` set, as a local model's
+/// forecast is where its fit fails.
+fn standing_in(
+    series: &[RegionSeries],
+    name: &str,
+    fallback: &dyn Forecaster,
+    settings: &BacktestSettings,
+    why: &str,
+) -> Result<Vec<RegionForecast>, EngineError> {
+    let ys: Vec<&[f64]> = series.iter().map(|s| s.y.as_slice()).collect();
+    let mut got =
+        forecast_panel(&ys, fallback, fallback, settings.horizon, &settings.probs).map_err(|e| {
+            EngineError::Model {
+                context: format!("the {} forecast in place of {name}", fallback.name()),
+                source: e,
+            }
+        })?;
+    for r in &mut got {
+        r.model = name.to_string();
+        r.fell_back = Some(why.to_string());
+    }
+    Ok(got)
 }
 
 /// The ensemble's final forecast of every region from its members' forecasts.
@@ -1160,6 +1211,61 @@ mod tests {
         other[4].region_id = "elsewhere".into();
         let err = merge_local_parts(&other, parts).unwrap_err().to_string();
         assert!(err.contains("which the panel does not"), "{err}");
+    }
+
+    #[test]
+    fn a_global_model_whose_final_fit_fails_falls_back_to_naive_and_says_why() {
+        use crate::series::monthly_series;
+        // Events in the first two years only: the final fit's window, the last year, has no
+        // month with events, so the hurdle's count part has no rows to be fitted on.
+        let series: Vec<RegionSeries> = (0..6)
+            .map(|r| {
+                let y = (0..48)
+                    .map(|t| {
+                        if t < 24 {
+                            f64::from(((t * (r + 2)) % 5) as u32 + 1)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                monthly_series(&format!("{}/r{r}", r % 2), y)
+            })
+            .collect();
+        let models = small_models(&["naive", "window_mean"]);
+        let pooled = PooledOptions {
+            global: vec![GlobalKind::Hurdle],
+            settings: GlobalSettings {
+                window: 12,
+                l2: 1.0,
+                events: vigil_models::metrics::EVENTS,
+            },
+            ensemble: true,
+            ..PooledOptions::local_only()
+        };
+        let fc = run_forecasts(&series, &models, &small_settings(3), &pooled).unwrap();
+        let at = |name: &str| fc.backtest.models.iter().position(|m| m == name).unwrap();
+        let (hurdle, naive) = (at("hurdle"), at("naive"));
+        assert!(fc.global_models.is_empty(), "no fitted hurdle to save");
+        assert_eq!(fc.fallbacks.len(), series.len(), "one fallback per region");
+        for (f, s) in fc.fallbacks.iter().zip(&series) {
+            assert_eq!(
+                (f.region_id.as_str(), f.model.as_str(), f.used.as_str()),
+                (s.region_id.as_str(), "hurdle", "naive")
+            );
+            assert!(f.reason.contains("fitting hurdle on all data"), "{}", f.reason);
+        }
+        assert_eq!(fc.forecasts[hurdle].len(), series.len());
+        for (h, n) in fc.forecasts[hurdle].iter().zip(&fc.forecasts[naive]) {
+            assert_eq!((h.model.as_str(), &h.forecast), ("hurdle", &n.forecast));
+            assert_eq!(
+                h.fell_back.as_deref(),
+                Some(fc.fallbacks[h.index].reason.as_str())
+            );
+        }
+        assert_eq!(fc.events[hurdle], fc.events[naive]);
+        // the ensemble still forecasts every region, from its members as they stand
+        assert_eq!(fc.forecasts[at("ensemble")].len(), series.len());
     }
 
     #[test]
