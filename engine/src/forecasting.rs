@@ -171,7 +171,8 @@ pub struct ForecastStage {
     pub events: Vec<Vec<Vec<[f64; 2]>>>,
     /// The event thresholds.
     pub thresholds: [f64; 2],
-    /// The fitted global models of the final forecast, per horizon.
+    /// The fitted global models of the final forecast, per horizon (not a model whose final
+    /// fit failed: naive stands in for it in `forecasts`, and `fallbacks` says why).
     pub global_models: Vec<(String, Vec<GlobalModel>)>,
     /// The ensemble's final weights, `(point, distribution)` per horizon, each over
     /// `backtest.models`.
