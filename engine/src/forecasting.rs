@@ -629,17 +629,21 @@ pub fn finish_forecasts(
             })
             .collect()
     };
-    for (m, got) in models.iter().zip(local.forecasts) {
-        for r in &got {
-            if let Some(reason) = &r.fell_back {
-                fallbacks.push(Fallback {
+    // the regions where `used` stood in for `model`, with the reason each forecast carries
+    let fell_back = |model: &str, got: &[RegionForecast]| -> Vec<Fallback> {
+        got.iter()
+            .filter_map(|r| {
+                Some(Fallback {
                     region_id: series[r.index].region_id.clone(),
-                    model: m.name().to_string(),
+                    model: model.to_string(),
                     used: fallback.name().to_string(),
-                    reason: reason.clone(),
-                });
-            }
-        }
+                    reason: r.fell_back.clone()?,
+                })
+            })
+            .collect()
+    };
+    for (m, got) in models.iter().zip(local.forecasts) {
+        fallbacks.extend(fell_back(m.name(), &got));
         events.push(quantile_events(&got));
         forecasts.push(got);
     }
@@ -653,12 +657,7 @@ pub fn finish_forecasts(
             }
             Err(why) => {
                 let got = standing_in(series, kind.name(), &fallback, settings, &why)?;
-                fallbacks.extend(got.iter().map(|r| Fallback {
-                    region_id: series[r.index].region_id.clone(),
-                    model: kind.name().to_string(),
-                    used: fallback.name().to_string(),
-                    reason: why.clone(),
-                }));
+                fallbacks.extend(fell_back(kind.name(), &got));
                 events.push(quantile_events(&got));
                 forecasts.push(got);
             }
