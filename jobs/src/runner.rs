@@ -557,13 +557,11 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         .map(|c| (c.region_id.clone(), c.model.clone()))
         .collect();
     let fallbacks = fc.fallbacks.clone();
-    if !fc.backtest.fallbacks.is_empty() {
-        warnings.push(format!(
-            "backtest: {} of {} fits fell back to naive (see fell_back in backtest.parquet)",
-            fc.backtest.fallbacks.len(),
-            series.len() * spec.origins * models.len()
-        ));
-    }
+    warnings.extend(backtest_fallback_warning(
+        &fc.backtest,
+        series.len(),
+        spec.origins,
+    ));
     let t = Instant::now();
     let period = spec.frequency.periods_per_year();
     let trend_settings = TrendSettings {
@@ -833,6 +831,39 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         seconds: started.elapsed().as_secs_f64(),
         stages,
     })
+}
+
+/// The manifest's warning about the backtest's fallbacks: for each model, in how many of the
+/// scored region × origin forecasts naive stood in. A global model's fallback is recorded once
+/// per horizon and a local model's once per fit; here each counts once per region and origin,
+/// so the two compare, and the count is of the same things as its total.
+fn backtest_fallback_warning(bt: &vigil_models::Backtest, regions: usize, origins: usize) -> Option<String> {
+    let seen: std::collections::BTreeSet<(usize, usize, usize)> = bt
+        .fallbacks
+        .iter()
+        .map(|f| (f.model, f.series, f.cutoff))
+        .collect();
+    let mut per_model: std::collections::BTreeMap<usize, usize> = Default::default();
+    for (m, _, _) in &seen {
+        *per_model.entry(*m).or_default() += 1;
+    }
+    if per_model.is_empty() {
+        return None;
+    }
+    let of = regions * origins;
+    let each: Vec<String> = per_model
+        .iter()
+        .map(|(m, n)| {
+            format!(
+                "for {} in {n} of {of}",
+                bt.models.get(*m).map_or("?", String::as_str)
+            )
+        })
+        .collect();
+    Some(format!(
+        "backtest: naive stood in {} region-origins (see fell_back in backtest.parquet)",
+        each.join(", ")
+    ))
 }
 
 /// Test hook: `VIGIL_FAILPOINT=<name>` makes the run fail at that point, to prove that a run
@@ -1993,7 +2024,7 @@ pub fn write_stage(dir: &Path, tables: Vec<(&str, DataFrame)>, class: Classifica
 
 #[cfg(test)]
 mod tests {
-    use super::{previous_run, slug};
+    use super::{backtest_fallback_warning, previous_run, slug};
 
     #[test]
     fn the_previous_run_is_the_latest_complete_one_before_the_as_of_date() {
@@ -2013,6 +2044,36 @@ mod tests {
         assert_eq!(got.as_deref(), Some("2021-11-30-b"));
         assert!(previous_run(tmp.path(), "x", "2021-10-31").is_none());
         assert!(previous_run(&tmp.path().join("missing"), "x", "2030-01-01").is_none());
+    }
+
+    #[test]
+    fn the_backtest_fallback_warning_counts_region_origins_per_model() {
+        use vigil_models::backtest::BacktestFallback;
+        use vigil_models::{Backtest, BacktestRows};
+        let fell = |model, series, cutoff| BacktestFallback {
+            series,
+            cutoff,
+            model,
+            reason: "too short".into(),
+        };
+        let mut bt = Backtest {
+            models: vec!["naive".into(), "auto_ets".into(), "hurdle".into()],
+            probs: vec![0.5],
+            rows: BacktestRows::new(1),
+            fallbacks: vec![],
+        };
+        assert_eq!(backtest_fallback_warning(&bt, 4, 3), None);
+        // auto_ets once (one fit, all horizons); hurdle per horizon: 2 region-origins × 6
+        bt.fallbacks.push(fell(1, 0, 40));
+        for h in 0..6 {
+            bt.fallbacks.push(fell(2, 1, 40 + h % 2));
+        }
+        assert_eq!(
+            backtest_fallback_warning(&bt, 4, 3).as_deref(),
+            Some(
+                "backtest: naive stood in for auto_ets in 1 of 12, for hurdle in 2 of 12 region-origins (see fell_back in backtest.parquet)"
+            )
+        );
     }
 
     #[test]
