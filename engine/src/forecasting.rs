@@ -629,7 +629,7 @@ pub fn finish_forecasts(
             })
             .collect()
     };
-    // the regions where `used` stood in for `model`, with the reason each forecast carries
+    // the regions where `fallback` stood in for `model`, with the reason each forecast carries
     let fell_back = |model: &str, got: &[RegionForecast]| -> Vec<Fallback> {
         got.iter()
             .filter_map(|r| {

@@ -838,14 +838,11 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
 /// per horizon and a local model's once per fit; here each counts once per region and origin,
 /// so the two compare, and the count is of the same things as its total.
 fn backtest_fallback_warning(bt: &vigil_models::Backtest, regions: usize, origins: usize) -> Option<String> {
-    let seen: std::collections::BTreeSet<(usize, usize, usize)> = bt
-        .fallbacks
-        .iter()
-        .map(|f| (f.model, f.series, f.cutoff))
-        .collect();
-    let mut per_model: std::collections::BTreeMap<usize, usize> = Default::default();
-    for (m, _, _) in &seen {
-        *per_model.entry(*m).or_default() += 1;
+    // each model's (region, origin) pairs where naive stood in
+    let mut per_model: std::collections::BTreeMap<usize, std::collections::BTreeSet<(usize, usize)>> =
+        Default::default();
+    for f in &bt.fallbacks {
+        per_model.entry(f.model).or_default().insert((f.series, f.cutoff));
     }
     if per_model.is_empty() {
         return None;
@@ -853,10 +850,11 @@ fn backtest_fallback_warning(bt: &vigil_models::Backtest, regions: usize, origin
     let of = regions * origins;
     let each: Vec<String> = per_model
         .iter()
-        .map(|(m, n)| {
+        .map(|(m, pairs)| {
             format!(
-                "for {} in {n} of {of}",
-                bt.models.get(*m).map_or("?", String::as_str)
+                "for {} in {} of {of}",
+                bt.models.get(*m).map_or("?", String::as_str),
+                pairs.len()
             )
         })
         .collect();
