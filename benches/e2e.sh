@@ -80,10 +80,15 @@ sample_rss() {
   done
 }
 
-# measure TASK SIZE TOOL RUN CMD...: times one whole process; its output goes to a log.
+# measure TASK SIZE TOOL CMD...: times one whole process; its output goes to a log. Runs are
+# numbered on from those already in results.csv for the same task, size, tool and commit, so a
+# figure whose runs do not fit one sitting can be taken in several (RUNS=1, at one commit) and
+# its runs' logs are not overwritten.
 measure() {
-  local task="$1" size="$2" tool="$3" run="$4"
-  shift 4
+  local task="$1" size="$2" tool="$3" run
+  shift 3
+  run="$(awk -F, -v t="$task" -v s="$size" -v o="$tool" -v c="$commit" \
+    '$1 == t && $2 == s && $3 == o && $10 == c {n++} END {print n + 1}' "$results")"
   local log="$work/logs/$task-$size-$tool-$run.log" tf code=0 wall user sys rss timer sampler=""
   mkdir -p "$work/logs"
   tf="$(mktemp)"
@@ -144,11 +149,11 @@ panel() {
     data="$(synth "$events" 10000 "events-$size")"
     spec "$work/panel-$size.toml" "$data"
     echo "== panel, $size events, 10,000 regions × 240 months" >&2
-    for run in $(seq "$runs"); do
+    for _ in $(seq "$runs"); do
       for tool in ${PANEL_TOOLS:-vigil polars pandas}; do
         case "$tool" in
-          vigil) measure panel "$size" vigil "$run" "$vigil" -q panel "$work/panel-$size.toml" --out "$work/out/panel-$size-vigil" ;;
-          *) measure panel "$size" "$tool" "$run" "$py" benches/peer/panel.py --engine "$tool" --events "$data" --out "$work/out/panel-$size-$tool.parquet" ;;
+          vigil) measure panel "$size" vigil "$vigil" -q panel "$work/panel-$size.toml" --out "$work/out/panel-$size-vigil" ;;
+          *) measure panel "$size" "$tool" "$py" benches/peer/panel.py --engine "$tool" --events "$data" --out "$work/out/panel-$size-$tool.parquet" ;;
         esac
       done
     done
@@ -173,10 +178,10 @@ backtest() {
       [ "$group" = naive ] && group=baselines
       local size="${series}x240-$group"
       echo "== backtest, $series series × 240 months, 12 origins, h = 6: $models" >&2
-      for run in $(seq "$runs"); do
-        measure backtest "$size" vigil "$run" "$bin/backtest" --series "$data" --models "$models" \
+      for _ in $(seq "$runs"); do
+        measure backtest "$size" vigil "$bin/backtest" --series "$data" --models "$models" \
           --out "$work/out/bt-$series-$group-vigil.parquet"
-        measure backtest "$size" statsforecast "$run" "$py" benches/peer/backtest_statsforecast.py \
+        measure backtest "$size" statsforecast "$py" benches/peer/backtest_statsforecast.py \
           --series "$data" --models "$models" --jobs "$(nproc)" --out "$work/out/bt-$series-$group-sf.parquet"
       done
       "$py" benches/peer/evaluate.py --series "$data" --out "$work/accuracy-$series-$group.csv" \
@@ -212,8 +217,8 @@ top_regions = 6'
       exit 1
     fi
     echo "== the full monthly job, $size" >&2
-    for run in $(seq "$runs"); do
-      measure job "$size" vigil "$run" "$vigil" run "$work/job-$size.toml" --out "$work/out/runs-$size" --force
+    for _ in $(seq "$runs"); do
+      measure job "$size" vigil "$vigil" run "$work/job-$size.toml" --out "$work/out/runs-$size" --force
     done
   done
 }
