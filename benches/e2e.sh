@@ -89,7 +89,7 @@ measure() {
   shift 3
   run="$(awk -F, -v t="$task" -v s="$size" -v o="$tool" -v c="$commit" \
     '$1 == t && $2 == s && $3 == o && $10 == c {n++} END {print n + 1}' "$results")"
-  local log="$work/logs/$task-$size-$tool-$run.log" tf code=0 wall user sys rss timer sampler=""
+  local log="$work/logs/$task-$size-$tool-$commit-$run.log" tf code=0 wall user sys rss timer sampler=""
   mkdir -p "$work/logs"
   tf="$(mktemp)"
   /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$log" 2>&1 &

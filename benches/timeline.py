@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Memory timeline of one measured run: where in the job its resident memory rose.
 
-    python3 benches/timeline.py WORK/logs/job-10M-10000r-vigil-1.log
+    python3 benches/timeline.py WORK/logs/job-10M-10000r-vigil-COMMIT-1.log
 
 reads the run's log and the VmRSS samples e2e.sh took beside it (the same name ending in
 .rss: one line per sample, `unix-seconds KiB`), and prints for each timestamped log line the
