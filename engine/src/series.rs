@@ -105,12 +105,20 @@ pub fn fallbacks_frame(fallbacks: &[Fallback]) -> Result<DataFrame, EngineError>
 /// (`window` periods before). Columns: `region_id, ds, value, rolling_sum, rolling_sum_prev,
 /// change, change_pct`. A sum needs a full window (null before); `change_pct` is null when the
 /// earlier sum is 0.
+///
+/// The columns are built in place (no `String` or `Option` per row first): at the level of
+/// PRIO-GRID cells of a large job this table has tens of millions of rows.
 pub fn rolling_change(series: &[RegionSeries], window: usize) -> Result<DataFrame, EngineError> {
-    let (mut rid, mut ds, mut value, mut sum, mut prev, mut change, mut pct) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let n: usize = series.iter().map(|s| s.y.len()).sum();
+    let mut rid = StringChunkedBuilder::new("region_id".into(), n);
+    let (mut ds, mut value) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let column = |name: &str| PrimitiveChunkedBuilder::<Float64Type>::new(name.into(), n);
+    let (mut sum, mut prev) = (column("rolling_sum"), column("rolling_sum_prev"));
+    let (mut change, mut pct) = (column("change"), column("change_pct"));
     let w = window.max(1);
+    let mut sums: Vec<Option<f64>> = Vec::new();
     for s in series {
-        let mut sums: Vec<Option<f64>> = Vec::with_capacity(s.y.len());
+        sums.clear();
         let mut running = 0.0;
         for (t, v) in s.y.iter().enumerate() {
             running += v;
@@ -122,62 +130,54 @@ pub fn rolling_change(series: &[RegionSeries], window: usize) -> Result<DataFram
         for t in 0..s.y.len() {
             let cur = sums[t];
             let before = if t >= w { sums[t - w] } else { None };
-            rid.push(s.region_id.clone());
+            rid.append_value(&s.region_id);
             ds.push(to_epoch_days(s.ds[t]));
             value.push(s.y[t]);
-            sum.push(cur);
-            prev.push(before);
+            sum.append_option(cur);
+            prev.append_option(before);
             let c = match (cur, before) {
                 (Some(a), Some(b)) => Some(a - b),
                 _ => None,
             };
-            change.push(c);
-            pct.push(match (c, before) {
+            change.append_option(c);
+            pct.append_option(match (c, before) {
                 (Some(c), Some(b)) if b > 0.0 => Some(100.0 * c / b),
                 _ => None,
             });
         }
     }
-    let n = rid.len();
     let ctx = "building the rolling change table";
     DataFrame::new(
         n,
         vec![
-            Column::new("region_id".into(), rid),
+            rid.finish().into_column(),
             Column::new("ds".into(), ds)
                 .cast(&DataType::Date)
                 .map_err(EngineError::polars(ctx))?,
             Column::new("value".into(), value),
-            Column::new("rolling_sum".into(), sum),
-            Column::new("rolling_sum_prev".into(), prev),
-            Column::new("change".into(), change),
-            Column::new("change_pct".into(), pct),
+            sum.finish().into_column(),
+            prev.finish().into_column(),
+            change.finish().into_column(),
+            pct.finish().into_column(),
         ],
     )
     .map_err(EngineError::polars(ctx))
 }
 
-/// [`rolling_change`] at several levels of the hierarchy in one table, with a `level` column
-/// first. Every level comes from the same incidents, so a parent's sums equal its children's.
-pub fn hierarchy_change(
-    levels: &[(crate::Level, Vec<RegionSeries>)],
+/// [`rolling_change`] of one level of the hierarchy, with a `level` column first: one part of
+/// the run's change table, which holds every level. Every level comes from the same incidents,
+/// so a parent's sums equal its children's.
+pub fn level_change(
+    level: crate::Level,
+    series: &[RegionSeries],
     window: usize,
 ) -> Result<DataFrame, EngineError> {
-    let mut frames = Vec::with_capacity(levels.len());
-    for (level, series) in levels {
-        let mut df = rolling_change(series, window)?;
-        let n = df.height();
-        df.insert_column(0, Column::new("level".into(), vec![level.as_str(); n]))
-            .map_err(EngineError::polars("building the change table"))?;
-        frames.push(df);
-    }
-    let mut out = match frames.first() {
-        Some(f) => f.clone(),
-        None => return rolling_change(&[], window),
-    };
-    for f in &frames[1..] {
-        out.vstack_mut(f)
-            .map_err(EngineError::polars("building the change table"))?;
-    }
-    Ok(out)
+    let mut df = rolling_change(series, window)?;
+    let n = df.height();
+    df.insert_column(
+        0,
+        Column::new_scalar("level".into(), Scalar::from(PlSmallStr::from(level.as_str())), n),
+    )
+    .map_err(EngineError::polars("building the change table"))?;
+    Ok(df)
 }

@@ -31,7 +31,7 @@ use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
 use vigil_engine::read::{float_values, read_parquet, text_values};
 use vigil_engine::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
 use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frames};
-use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, hierarchy_change, region_series};
+use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, level_change, region_series};
 use vigil_engine::shard::{PartHeader, Shard, read_part, write_part};
 use vigil_engine::trend::{TrendSettings, trend_frame};
 use vigil_models::metrics::ModelScores;
@@ -591,9 +591,16 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
 
     // Hotspots live on PRIO-GRID cells whatever the job's level.
     let t = Instant::now();
-    let grid = panel_at(spec, &ing.incidents, vigil_engine::Level::Grid)?;
-    let grid_series = region_series(&grid.frame, &spec.target)?;
-    let cell_country = region_lookup(&grid.regions, "country_code")?;
+    // (only the cells' series and names are used from here on: the panel frame, cells ×
+    // periods × every count column, is let go at once)
+    let Panel {
+        frame: grid_frame,
+        regions: grid_regions,
+        ..
+    } = panel_at(spec, &ing.incidents, vigil_engine::Level::Grid)?;
+    let grid_series = region_series(&grid_frame, &spec.target)?;
+    drop(grid_frame);
+    let cell_country = region_lookup(&grid_regions, "country_code")?;
     let mut hotspots = hotspots_frame(
         &grid_series,
         &cell_country,
@@ -604,7 +611,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         },
     )?;
     // country code → name, through the cells
-    let cell_names = region_lookup(&grid.regions, "country")?;
+    let cell_names = region_lookup(&grid_regions, "country")?;
     let country_names: std::collections::HashMap<String, String> = cell_country
         .iter()
         .filter_map(|(cell, code)| Some((code.clone(), cell_names.get(cell)?.clone())))
@@ -618,21 +625,38 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     let mut alerts = alert_table(spec, &job_dir, &id, &ing.incidents, &series, &fc, &hotspots)?;
     stage("alerts", t);
 
-    // Rolling and year-on-year change at every level of the hierarchy, in one table.
+    // Rolling and year-on-year change at every level of the hierarchy, in one table. It is
+    // written a level at a time and never held whole: with tens of thousands of regions it has
+    // tens of millions of rows (PRIO-GRID cells and admin-2 units × periods), and no later stage
+    // reads it.
     let t = Instant::now();
-    let mut by_level = Vec::new();
-    for level in vigil_engine::Level::ALL {
-        let s = if level == spec.level {
-            series.clone()
-        } else if level == vigil_engine::Level::Grid {
-            grid_series.clone()
-        } else {
-            region_series(&panel_at(spec, &ing.incidents, level)?.frame, &spec.target)?
-        };
-        by_level.push((level, s));
-    }
-    let mut change = hierarchy_change(&by_level, spec.window)?;
-    drop(by_level);
+    let change_rows = {
+        let path = writer.dir().join("change.parquet");
+        let schema = level_change(spec.level, &[], spec.window)?
+            .schema()
+            .as_ref()
+            .clone();
+        let mut out = vigil_engine::output::TableWriter::create(&path, schema, Some((class, &id)))?;
+        for level in vigil_engine::Level::ALL {
+            let part = if level == spec.level {
+                level_change(level, &series, spec.window)?
+            } else if level == vigil_engine::Level::Grid {
+                level_change(level, &grid_series, spec.window)?
+            } else {
+                let s = region_series(&panel_at(spec, &ing.incidents, level)?.frame, &spec.target)?;
+                level_change(level, &s, spec.window)?
+            };
+            out.write(&part)?;
+        }
+        out.finish()?
+    };
+    writer.record(
+        "change.parquet",
+        Some(change_rows),
+        class,
+        "rolling sums and their change on a year earlier",
+    )?;
+    drop(grid_series);
     stage("change", t);
     summarise_fallbacks(&fallbacks, &mut warnings);
 
@@ -759,12 +783,6 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         &mut hotspots,
         class,
         "Getis-Ord Gi* per PRIO-GRID cell and year with emerging hot-spot classes",
-    )?;
-    writer.write_parquet(
-        "change.parquet",
-        &mut change,
-        class,
-        "rolling sums and their change on a year earlier",
     )?;
     save_models(spec, &mut writer, &series, &fc, class)?;
     let mut fb = fallbacks_frame(&fallbacks)?;
