@@ -628,7 +628,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     // Rolling and year-on-year change at every level of the hierarchy, in one table. It is
     // written a level at a time and never held whole: with tens of thousands of regions it has
     // tens of millions of rows (PRIO-GRID cells and admin-2 units × periods), and no later stage
-    // reads it.
+    // needs it in memory (the report reads what it uses back from the file).
     let t = Instant::now();
     let change_rows = {
         let path = writer.dir().join("change.parquet");
