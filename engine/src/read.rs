@@ -210,6 +210,12 @@ impl ChunkedSource {
     }
 }
 
+/// A lazy scan of a parquet file (a run's own output), for reading only the rows and columns a
+/// reader needs: filters and selections on it are pushed down into the file's reader.
+pub fn scan_parquet(path: &Path) -> Result<LazyFrame, EngineError> {
+    scan(path, b',')
+}
+
 /// Reads a whole parquet file (a run's own output), naming the file in the error.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, EngineError> {
     let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;

@@ -77,25 +77,51 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
         .first()
         .cloned()
         .unwrap_or_default();
-    let change = read(dir, "change.parquet")?;
-    let (lv, id) = (text_values(&change, "level")?, text_values(&change, "region_id")?);
-    let ds = change
-        .column("ds")
-        .and_then(|c| c.cast(&DataType::Int32))
-        .map_err(EngineError::polars("reading the change table"))?;
-    let ds: Vec<i32> = ds
-        .i32()
-        .map_err(EngineError::polars("reading the change table"))?
-        .iter()
-        .map(|v| v.unwrap_or(i32::MIN))
-        .collect();
-    let (sum, prev) = (
-        float_values(&change, "rolling_sum")?,
-        float_values(&change, "rolling_sum_prev")?,
-    );
-    let last = ds.iter().copied().max().unwrap_or(i32::MIN);
-    let at_last =
-        |l: &str| -> Vec<usize> { (0..lv.len()).filter(|i| lv[*i] == l && ds[*i] == last).collect() };
+    // Only the last month's rows of the change table are needed; it has a row per region and
+    // month at every level (36M rows at 50k regions), so read the last month alone.
+    let path = dir.join("change.parquet");
+    let ctx = || format!("reading {}", path.display());
+    let scan = crate::read::scan_parquet(&path)?;
+    let last = scan
+        .clone()
+        .select([col("ds").cast(DataType::Int32).max()])
+        .collect()
+        .map_err(EngineError::polars(ctx()))?;
+    let last = last
+        .columns()
+        .first()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<i32>());
+    let change = match last {
+        None => DataFrame::empty(),
+        Some(last) => scan
+            .filter(
+                col("ds").eq(lit(last).cast(DataType::Date)).and(
+                    col("level")
+                        .eq(lit("country"))
+                        .or(col("level").eq(lit(level.as_str()))),
+                ),
+            )
+            .select([
+                col("level"),
+                col("region_id"),
+                col("rolling_sum"),
+                col("rolling_sum_prev"),
+            ])
+            .collect()
+            .map_err(EngineError::polars(ctx()))?,
+    };
+    let (lv, id, sum, prev) = if change.height() == 0 {
+        Default::default()
+    } else {
+        (
+            text_values(&change, "level")?,
+            text_values(&change, "region_id")?,
+            float_values(&change, "rolling_sum")?,
+            float_values(&change, "rolling_sum_prev")?,
+        )
+    };
+    let at_last = |l: &str| -> Vec<usize> { (0..lv.len()).filter(|i| lv[*i] == l).collect() };
     let (now, before): (f64, f64) = at_last("country")
         .into_iter()
         .filter(|i| sum[*i].is_finite() && prev[*i].is_finite())
@@ -433,6 +459,7 @@ pub fn provenance_from_manifest(run: &Path) -> Result<Provenance, EngineError> {
 pub const REPORT: &str = "report.html";
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -442,5 +469,84 @@ mod tests {
         assert_eq!(count(1234567.0), "1,234,567");
         assert_eq!(count(999.0), "999");
         assert_eq!(count(-1000.0), "-1,000");
+    }
+
+    fn write(dir: &Path, file: &str, columns: Vec<Column>) {
+        let height = columns.first().map_or(0, |c| c.len());
+        let mut df = DataFrame::new(height, columns).unwrap();
+        let f = std::fs::File::create(dir.join(file)).unwrap();
+        ParquetWriter::new(f).finish(&mut df).unwrap();
+    }
+
+    fn text(name: &str, v: &[&str]) -> Column {
+        Column::new(name.into(), v)
+    }
+
+    /// The findings on the change table use its last month only, at the country level and at
+    /// the run's own level: earlier months and other levels, with larger numbers, must not count.
+    #[test]
+    fn findings_read_the_last_month_of_the_change_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "regions.parquet",
+            vec![
+                text("region_id", &["a1", "a2"]),
+                text("region_name", &["North", "South"]),
+                text("level", &["admin1", "admin1"]),
+            ],
+        );
+        // (level, region, month, rolling sum, the 12 months before)
+        let rows = [
+            ("country", "C1", 599, 1000.0, 10.0),
+            ("country", "C1", 600, 300.0, 100.0),
+            ("country", "C2", 600, 60.0, 100.0),
+            ("admin1", "a1", 599, 1000.0, 30.0),
+            ("admin1", "a1", 600, 90.0, 30.0),
+            ("admin1", "a2", 600, 40.0, 20.0),
+            ("admin2", "x", 600, 500.0, 25.0),
+        ];
+        let months: Vec<i32> = rows.iter().map(|r| r.2).collect();
+        write(
+            d,
+            "change.parquet",
+            vec![
+                text("level", &rows.map(|r| r.0)),
+                text("region_id", &rows.map(|r| r.1)),
+                Column::new("ds".into(), months).cast(&DataType::Date).unwrap(),
+                Column::new("rolling_sum".into(), rows.map(|r| r.3)),
+                Column::new("rolling_sum_prev".into(), rows.map(|r| r.4)),
+            ],
+        );
+        write(
+            d,
+            "alerts.parquet",
+            vec![text("level", &[]), text("region_id", &[])],
+        );
+        write(
+            d,
+            "hotspots.parquet",
+            vec![
+                Column::new("grid_id".into(), Vec::<f64>::new()),
+                text("class", &[]),
+            ],
+        );
+        write(
+            d,
+            "metrics.parquet",
+            vec![
+                text("model", &[]),
+                Column::new("msle".into(), Vec::<f64>::new()),
+                Column::new("horizon".into(), Vec::<f64>::new()),
+            ],
+        );
+        assert_eq!(
+            findings(d).unwrap(),
+            [
+                "360 fatalities in the last 12 months across all countries, more than the 12 months before (+80%).",
+                "Violence in North rose 200% year on year (30 → 90 fatalities in 12 months).",
+            ]
+        );
     }
 }
