@@ -92,34 +92,32 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
         .first()
         .and_then(|c| c.get(0).ok())
         .and_then(|v| v.extract::<i32>());
-    let change = match last {
-        None => DataFrame::empty(),
-        Some(last) => scan
-            .filter(
-                col("ds").eq(lit(last).cast(DataType::Date)).and(
-                    col("level")
-                        .eq(lit("country"))
-                        .or(col("level").eq(lit(level.as_str()))),
-                ),
+    let (lv, id, sum, prev) = match last {
+        None => Default::default(),
+        Some(last) => {
+            let change = scan
+                .filter(
+                    col("ds").eq(lit(last).cast(DataType::Date)).and(
+                        col("level")
+                            .eq(lit("country"))
+                            .or(col("level").eq(lit(level.as_str()))),
+                    ),
+                )
+                .select([
+                    col("level"),
+                    col("region_id"),
+                    col("rolling_sum"),
+                    col("rolling_sum_prev"),
+                ])
+                .collect()
+                .map_err(EngineError::polars(ctx()))?;
+            (
+                text_values(&change, "level")?,
+                text_values(&change, "region_id")?,
+                float_values(&change, "rolling_sum")?,
+                float_values(&change, "rolling_sum_prev")?,
             )
-            .select([
-                col("level"),
-                col("region_id"),
-                col("rolling_sum"),
-                col("rolling_sum_prev"),
-            ])
-            .collect()
-            .map_err(EngineError::polars(ctx()))?,
-    };
-    let (lv, id, sum, prev) = if change.height() == 0 {
-        Default::default()
-    } else {
-        (
-            text_values(&change, "level")?,
-            text_values(&change, "region_id")?,
-            float_values(&change, "rolling_sum")?,
-            float_values(&change, "rolling_sum_prev")?,
-        )
+        }
     };
     let at_last = |l: &str| -> Vec<usize> { (0..lv.len()).filter(|i| lv[*i] == l).collect() };
     let (now, before): (f64, f64) = at_last("country")

@@ -638,15 +638,16 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
             .clone();
         let mut out = vigil_engine::output::TableWriter::create(&path, schema, Some((class, &id)))?;
         for level in vigil_engine::Level::ALL {
-            let part = if level == spec.level {
-                level_change(level, &series, spec.window)?
+            let other;
+            let s: &[RegionSeries] = if level == spec.level {
+                &series
             } else if level == vigil_engine::Level::Grid {
-                level_change(level, &grid_series, spec.window)?
+                &grid_series
             } else {
-                let s = region_series(&panel_at(spec, &ing.incidents, level)?.frame, &spec.target)?;
-                level_change(level, &s, spec.window)?
+                other = region_series(&panel_at(spec, &ing.incidents, level)?.frame, &spec.target)?;
+                &other
             };
-            out.write(&part)?;
+            out.write(&level_change(level, s, spec.window)?)?;
         }
         out.finish()?
     };
