@@ -15,6 +15,8 @@
 #   BACKTEST_SERIES="1000 10000"    backtest sizes (series × 240 months)
 #   SCALING="1000000:1000 10000000:10000"       full-job sizes, events:regions
 #   WORK=$HOME/.cache/vigil-bench   data, outputs and results (results.md, results.csv)
+#   CARGO_TARGET_DIR                $HOME/.cache/vigil-target; in a linked git worktree,
+#                                   $HOME/.cache/vigil-target-<worktree folder> (see below)
 #   RSS_EVERY=10                    seconds between samples of each measured process's resident
 #                                   memory, written beside its log (WORK/logs/*.rss); 0: none.
 #                                   `python3 benches/timeline.py WORK/logs/<run>.log` places
@@ -31,7 +33,24 @@ rss_every="${RSS_EVERY:-10}"
 work="${WORK:-$HOME/.cache/vigil-bench}"
 mkdir -p "$work"
 results="$work/results.csv"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil-target}"
+# Cargo decides that a build is fresh from file times, so a target dir shared by two checkouts
+# can hand one of them the other's binary without rebuilding: a worktree checked out at an older
+# commit has older files than the binary last built there from main. A linked worktree therefore
+# builds into its own dir unless CARGO_TARGET_DIR says otherwise; and if this script last built
+# into the target dir from another checkout, this checkout's sources are touched first, so that
+# cargo finds them newer than what it built and rebuilds.
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  CARGO_TARGET_DIR="$HOME/.cache/vigil-target"
+  if [ "$(git rev-parse --git-dir 2>/dev/null)" != "$(git rev-parse --git-common-dir 2>/dev/null)" ]; then
+    CARGO_TARGET_DIR="$HOME/.cache/vigil-target-$(basename "$repo")"
+  fi
+fi
+export CARGO_TARGET_DIR
+stamp="$CARGO_TARGET_DIR/release/.e2e-checkout"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$repo" ]; then
+  echo "== $CARGO_TARGET_DIR was last built from $(cat "$stamp"): rebuilding from this checkout" >&2
+  git ls-files -z -- '*.rs' '*.toml' Cargo.lock | xargs -0 touch
+fi
 
 if [ ! -x /usr/bin/time ]; then
   as_root=()
@@ -41,6 +60,7 @@ fi
 
 echo "== building vigil and the benchmark binaries (release profile)" >&2
 cargo build -q --release --locked -p vigil -p vigil-benches --bins
+echo "$repo" >"$stamp"
 bin="$CARGO_TARGET_DIR/release"
 vigil="$bin/vigil"
 echo "== the Python peers' venv" >&2
