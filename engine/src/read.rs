@@ -210,8 +210,9 @@ impl ChunkedSource {
     }
 }
 
-/// A lazy scan of a parquet file (a run's own output), for reading only the rows and columns a
-/// reader needs: filters and selections on it are pushed down into the file's reader.
+/// A lazy scan of a run's own output file (parquet; the format is told by the extension, as for
+/// inputs), for reading only the rows and columns a reader needs: filters and selections on it
+/// are pushed down into the file's reader.
 pub fn scan_parquet(path: &Path) -> Result<LazyFrame, EngineError> {
     scan(path, b',')
 }

@@ -469,11 +469,11 @@ mod tests {
         assert_eq!(count(-1000.0), "-1,000");
     }
 
+    /// Writes a table the way a run writes its outputs.
     fn write(dir: &Path, file: &str, columns: Vec<Column>) {
         let height = columns.first().map_or(0, |c| c.len());
         let mut df = DataFrame::new(height, columns).unwrap();
-        let f = std::fs::File::create(dir.join(file)).unwrap();
-        ParquetWriter::new(f).finish(&mut df).unwrap();
+        crate::output::write_parquet(&dir.join(file), &mut df, Classification::Public, "test").unwrap();
     }
 
     fn text(name: &str, v: &[&str]) -> Column {
