@@ -1,5 +1,7 @@
-//! Shared pieces of vigil's benchmarks: seeded synthetic monthly count series and a process CPU
-//! clock.
+//! Shared pieces of vigil's benchmarks: seeded synthetic monthly count series, seeded synthetic
+//! incident events ([`synth`], behind `vigil synth`), and a process CPU clock.
+
+pub mod synth;
 
 pub use vigil_models::rng::SplitMix64;
 

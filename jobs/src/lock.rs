@@ -105,7 +105,7 @@ pub fn acquire(job_dir: &Path, run_id: &str) -> Result<JobLock, LockError> {
     let me = Holder {
         run_id: run_id.to_string(),
         pid: std::process::id(),
-        host: vigil_engine::audit::host_name(),
+        host: vigil_share::audit::host_name(),
         since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     match std::fs::OpenOptions::new()
@@ -163,7 +163,7 @@ mod tests {
         let dead = Holder {
             run_id: "run-c".into(),
             pid: u32::MAX - 1,
-            host: vigil_engine::audit::host_name(),
+            host: vigil_share::audit::host_name(),
             since: "2026-01-01T00:00:00Z".into(),
         };
         std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();

@@ -1,5 +1,6 @@
 //! `vigil`: the command line of the vigil early-warning engine. It parses, validates and calls
-//! the library crates; all the work happens in `vigil-engine` and `vigil-models`.
+//! the library crates; all the work happens in `vigil-core`, `vigil-models`, `vigil-report`,
+//! `vigil-share` and `vigil-api`.
 
 mod lock;
 mod progress;
@@ -219,7 +220,7 @@ enum Command {
         /// atomically to OUT/<job>/<run id>.parts/. Run all N (e.g. as a Slurm job array), then
         /// `vigil merge` with the same spec and options. A rerun shard replaces its part.
         #[arg(long, value_name = "I/N")]
-        shard: Option<vigil_engine::shard::Shard>,
+        shard: Option<vigil_core::shard::Shard>,
     },
     /// Finish a sharded run: read the N shard parts, fit the pooled models (global models and
     /// ensemble) once on all regions, and write the run folder exactly as one `vigil run` would
@@ -369,7 +370,7 @@ enum Command {
         seed: u64,
         /// Column names and types: canonical or ged.
         #[arg(long, default_value = "canonical")]
-        schema: vigil_engine::synth::SynthSchema,
+        schema: vigil_benches::synth::SynthSchema,
         /// The events file to write (parquet).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -528,7 +529,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             exports,
             dry_run,
         } => {
-            use vigil_engine::retention::{Policy, delete, expired};
+            use vigil_share::retention::{Policy, delete, expired};
             let p = Policy::load(&policy)?;
             let gone = expired(&p, &runs, &exports, chrono::Utc::now());
             for e in &gone {
@@ -542,7 +543,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 );
             }
             if !dry_run {
-                delete(&gone, &policy, &runs.join(vigil_engine::audit::LOG))?;
+                delete(&gone, &policy, &runs.join(vigil_share::audit::LOG))?;
             }
             eprintln!(
                 "{} folder(s) {} under the policy (runs {} days, exports {} days)",
@@ -561,10 +562,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                     file,
                 },
         } => {
-            use vigil_engine::access::{Role, TokenFile};
+            use vigil_share::access::{Role, TokenFile};
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             let clearance = clearance
-                .map(|c| c.parse::<vigil_engine::Classification>())
+                .map(|c| c.parse::<vigil_core::Classification>())
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
             let mut tokens = TokenFile::load(&file)?;
@@ -579,7 +580,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Token {
             what: TokenCommand::List { file },
         } => {
-            let tokens = vigil_engine::access::TokenFile::load(&file)?;
+            let tokens = vigil_share::access::TokenFile::load(&file)?;
             for t in &tokens.token {
                 let clearance = t
                     .clearance
@@ -592,7 +593,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Token {
             what: TokenCommand::Revoke { id, file },
         } => {
-            let mut tokens = vigil_engine::access::TokenFile::load(&file)?;
+            let mut tokens = vigil_share::access::TokenFile::load(&file)?;
             let before = tokens.token.len();
             tokens.token.retain(|t| t.id != id);
             if tokens.token.len() == before {
@@ -615,7 +616,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             out,
             series,
         } => {
-            let spec = vigil_engine::synth::SynthSpec {
+            let spec = vigil_benches::synth::SynthSpec {
                 events,
                 regions,
                 months,
@@ -637,7 +638,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             max_page,
             failed_auth_rate,
         } => {
-            let config = vigil_engine::api::ApiConfig {
+            let config = vigil_api::ApiConfig {
                 runs,
                 exports,
                 agreements,
@@ -647,7 +648,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 timeout: std::time::Duration::from_secs(timeout),
                 max_page,
                 failures_per_second: failed_auth_rate,
-                ..vigil_engine::api::ApiConfig::default()
+                ..vigil_api::ApiConfig::default()
             };
             serve(&bind, config)?;
         }
@@ -679,7 +680,7 @@ fn out_of_run(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
 /// `vigil synth`: writes to temporary names and renames when complete, so an interrupted run
 /// leaves no file that looks finished.
 fn synth(
-    spec: &vigil_engine::synth::SynthSpec,
+    spec: &vigil_benches::synth::SynthSpec,
     out: &std::path::Path,
     series: Option<&std::path::Path>,
 ) -> Result<()> {
@@ -696,7 +697,7 @@ fn synth(
     }
     let started = std::time::Instant::now();
     let series_tmp = series.map(tmp);
-    let summary = vigil_engine::synth::generate(spec, &tmp(out), series_tmp.as_deref())?;
+    let summary = vigil_benches::synth::generate(spec, &tmp(out), series_tmp.as_deref())?;
     std::fs::rename(tmp(out), out).with_context(|| format!("renaming into {}", out.display()))?;
     if let (Some(from), Some(to)) = (series_tmp, series) {
         std::fs::rename(&from, to).with_context(|| format!("renaming into {}", to.display()))?;
@@ -717,7 +718,7 @@ fn synth(
 }
 
 /// `vigil serve`: the HTTP API until Ctrl-C or SIGTERM.
-fn serve(bind: &str, config: vigil_engine::api::ApiConfig) -> Result<()> {
+fn serve(bind: &str, config: vigil_api::ApiConfig) -> Result<()> {
     use anyhow::Context;
     use std::io::Write as _;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -743,7 +744,7 @@ fn serve(bind: &str, config: vigil_engine::api::ApiConfig) -> Result<()> {
         );
         println!("http://{addr}");
         std::io::stdout().flush().ok();
-        vigil_engine::api::serve(listener, config, shutdown_signal()).await?;
+        vigil_api::serve(listener, config, shutdown_signal()).await?;
         tracing::info!("stopped: requests under way were finished");
         Ok(())
     })
@@ -779,16 +780,16 @@ fn export(
     out: &std::path::Path,
 ) -> Result<ExitCode> {
     use anyhow::Context;
-    let agreement = vigil_engine::export::Agreement::load(agreement_path)?;
+    let agreement = vigil_share::export::Agreement::load(agreement_path)?;
     let run = std::fs::canonicalize(run).with_context(|| format!("no run folder {}", run.display()))?;
     // The runs folder (OUT of OUT/<job>/<run id>) holds the audit log.
     let runs_root = run
         .parent()
         .and_then(|p| p.parent())
         .context("the run folder must be OUT/<job>/<run id>")?;
-    let log = runs_root.join(vigil_engine::audit::LOG);
+    let log = runs_root.join(vigil_share::audit::LOG);
     let today = chrono::Utc::now().date_naive();
-    let summary = vigil_engine::export::export(&run, &agreement, agreement_path, out, today, &log)?;
+    let summary = vigil_share::export::export(&run, &agreement, agreement_path, out, today, &log)?;
     for (measure, published, primary, complementary) in &summary.tables {
         eprintln!(
             "{measure}: {published} values published, {primary} suppressed as small (1..{}), {complementary} to protect them",
@@ -802,7 +803,7 @@ fn export(
 
 /// `vigil verify RUN`.
 fn verify(run: &std::path::Path) -> Result<ExitCode> {
-    let v = vigil_engine::integrity::verify_run(run)?;
+    let v = vigil_core::integrity::verify_run(run)?;
     for (file, want, got) in &v.changed {
         eprintln!("changed: {file} (manifest sha256 {want}, now {got})");
     }
@@ -837,7 +838,7 @@ fn audit_verify(log: &std::path::Path) -> Result<ExitCode> {
     if !log.is_file() {
         anyhow::bail!("{} does not exist: pass the log with --log", log.display());
     }
-    let check = vigil_engine::audit::verify(log)?;
+    let check = vigil_share::audit::verify(log)?;
     for p in &check.problems {
         eprintln!("broken: {p}");
     }
@@ -874,21 +875,21 @@ fn report(run: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
     })?;
     let m: serde_json::Value = serde_json::from_str(&text).context("reading manifest.json")?;
     let field = |k: &str| m[k].as_str().unwrap_or("").to_string();
-    let classification: vigil_engine::Classification =
+    let classification: vigil_core::Classification =
         serde_json::from_value(m["classification"].clone()).context("manifest.json: classification")?;
-    let meta = vigil_engine::report::ReportMeta {
+    let meta = vigil_report::report::ReportMeta {
         job: field("job"),
         run_id: field("run_id"),
         as_of: field("as_of"),
         classification,
     };
-    let provenance = vigil_engine::report::provenance_from_manifest(run)?;
-    let html = vigil_engine::report::render(run, &meta, &provenance)?;
+    let provenance = vigil_report::report::provenance_from_manifest(run)?;
+    let html = vigil_report::report::render(run, &meta, &provenance)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{}-report.html", meta.run_id)));
     out_of_run(run, &out)?;
     std::fs::write(&out, &html).with_context(|| format!("writing {}", out.display()))?;
     println!("{}", out.display());
-    let own = run.join(vigil_engine::report::REPORT);
+    let own = run.join(vigil_report::report::REPORT);
     match std::fs::read_to_string(&own) {
         Ok(saved) if saved == html => eprintln!("identical to {}", own.display()),
         Ok(_) => eprintln!(
@@ -918,12 +919,12 @@ fn forecast(model: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
             run.display()
         );
     }
-    let (mut df, card) = vigil_engine::registry::reproduce(&run, &name)?;
+    let (mut df, card) = vigil_core::registry::reproduce(&run, &name)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-forecast.parquet")));
     out_of_run(&run, &out)?;
-    vigil_engine::output::write_parquet(&out, &mut df, card.classification, &card.run_id)?;
-    let got = vigil_engine::output::sha256_file(&out)?;
-    let saved = vigil_engine::registry::model_dir(&run, &name).join("forecast.parquet");
+    vigil_core::output::write_parquet(&out, &mut df, card.classification, &card.run_id)?;
+    let got = vigil_core::output::sha256_file(&out)?;
+    let saved = vigil_core::registry::model_dir(&run, &name).join("forecast.parquet");
     eprintln!(
         "{name} of run {}: {} regions × {} horizons forecast from the saved model",
         card.run_id,
@@ -956,7 +957,7 @@ fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let ing = runner::ingest_all(&spec, Some((&out.join("incidents.parquet"), "stage")))?;
     let class = ing.classification;
-    vigil_engine::output::write_json(&out.join("quality.json"), &ing.quality)?;
+    vigil_core::output::write_json(&out.join("quality.json"), &ing.quality)?;
     let mut tables = vec![("quarantine.parquet", ing.quarantine)];
     if with_panel {
         let panel = runner::panel_of(&spec, &ing.incidents)?;

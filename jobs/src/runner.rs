@@ -6,36 +6,36 @@ use polars::prelude::{DataFrame, SortMultipleOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vigil_engine::Classification;
-use vigil_engine::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
-use vigil_engine::changepoints::{ChangepointSettings, changepoints_frame};
-use vigil_engine::charts::{
-    CellMap, ForecastBand, ForecastLine, HeatmapChart, Reference, SeriesChart, SmallMultiples, TrendPanel,
-    XyChart, XyCurve, render_cell_map, render_heatmap, render_series_chart, render_small_multiples,
-    render_xy_chart,
-};
-use vigil_engine::features::country_of;
-use vigil_engine::forecasting::ForecastStage;
-use vigil_engine::forecasting::{
+use vigil_core::Classification;
+use vigil_core::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
+use vigil_core::changepoints::{ChangepointSettings, changepoints_frame};
+use vigil_core::features::country_of;
+use vigil_core::forecasting::ForecastStage;
+use vigil_core::forecasting::{
     LocalPart, ModelSettings, POOLED_NAMES, PooledOptions, build_model, choices_frame, finish_forecasts,
     forecasts_frame, global_kind, local_part, merge_local_parts, metrics_frame, run_forecasts, skill_frame,
     write_backtest,
 };
-use vigil_engine::global::GlobalSettings;
-use vigil_engine::global::{FeatureCache, GlobalForecast};
-use vigil_engine::hotspots::{HotspotSettings, hotspots_frame};
-use vigil_engine::ingest::IngestOptions;
-use vigil_engine::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
-use vigil_engine::panel::{Panel, PanelOptions, PanelReport, build_panel};
-use vigil_engine::quality::{GateResult, InputQuality, QualityGates};
-use vigil_engine::read::{float_values, read_parquet, text_values};
-use vigil_engine::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
-use vigil_engine::seasonality::{SeasonalitySettings, seasonality_frames};
-use vigil_engine::series::{Fallback, RegionSeries, fallbacks_frame, level_change, region_series};
-use vigil_engine::shard::{PartHeader, Shard, read_part, write_part};
-use vigil_engine::trend::{TrendSettings, trend_frame};
+use vigil_core::global::GlobalSettings;
+use vigil_core::global::{FeatureCache, GlobalForecast};
+use vigil_core::hotspots::{HotspotSettings, hotspots_frame};
+use vigil_core::ingest::IngestOptions;
+use vigil_core::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
+use vigil_core::panel::{Panel, PanelOptions, PanelReport, build_panel};
+use vigil_core::quality::{GateResult, InputQuality, QualityGates};
+use vigil_core::read::{float_values, read_parquet, text_values};
+use vigil_core::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
+use vigil_core::seasonality::{SeasonalitySettings, seasonality_frames};
+use vigil_core::series::{Fallback, RegionSeries, fallbacks_frame, level_change, region_series};
+use vigil_core::shard::{PartHeader, Shard, read_part, write_part};
+use vigil_core::trend::{TrendSettings, trend_frame};
 use vigil_models::metrics::ModelScores;
 use vigil_models::{BacktestSettings, DEFAULT_PROBS, Forecaster};
+use vigil_report::charts::{
+    CellMap, ForecastBand, ForecastLine, HeatmapChart, Reference, SeriesChart, SmallMultiples, TrendPanel,
+    XyChart, XyCurve, render_cell_map, render_heatmap, render_series_chart, render_small_multiples,
+    render_xy_chart,
+};
 
 /// The job stopped because a quality gate failed; the message names the input and figures.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ struct QualityFile<'a> {
 /// Everything ingest produced for a spec.
 pub struct IngestResult {
     /// The accepted incidents summed by geography, category and period: every panel of the run
-    /// is built from it (see `vigil_engine::panel::aggregate_incidents`).
+    /// is built from it (see `vigil_core::panel::aggregate_incidents`).
     pub incidents: DataFrame,
     pub quarantine: DataFrame,
     pub quality: Vec<InputQuality>,
@@ -106,7 +106,7 @@ pub fn classification_of(spec: &ValidSpec) -> Classification {
 /// Ingests every input of the spec, a chunk at a time; the accepted incidents are streamed into
 /// `incidents_file` (stamped with the spec's classification and `run_id`) when one is given.
 pub fn ingest_all(spec: &ValidSpec, incidents_file: Option<(&Path, &str)>) -> Result<IngestResult> {
-    use vigil_engine::ingest::{CHUNK_ROWS, JobInput, incidents_schema, ingest_job};
+    use vigil_core::ingest::{CHUNK_ROWS, JobInput, incidents_schema, ingest_job};
     let classification = classification_of(spec);
     let inputs: Vec<JobInput<'_>> = spec
         .inputs
@@ -122,7 +122,7 @@ pub fn ingest_all(spec: &ValidSpec, incidents_file: Option<(&Path, &str)>) -> Re
         })
         .collect();
     let writer = match incidents_file {
-        Some((path, run_id)) => Some(vigil_engine::output::TableWriter::create(
+        Some((path, run_id)) => Some(vigil_core::output::TableWriter::create(
             path,
             incidents_schema(&inputs)?,
             Some((classification, run_id)),
@@ -156,7 +156,7 @@ pub fn panel_of(spec: &ValidSpec, incidents: &DataFrame) -> Result<Panel> {
 
 /// Builds the spec's panel at `level` instead of the spec's own (hotspots need grid cells,
 /// the change table every level).
-fn panel_at(spec: &ValidSpec, incidents: &DataFrame, level: vigil_engine::Level) -> Result<Panel> {
+fn panel_at(spec: &ValidSpec, incidents: &DataFrame, level: vigil_core::Level) -> Result<Panel> {
     let opts = PanelOptions {
         level,
         frequency: spec.frequency,
@@ -196,7 +196,7 @@ fn run_id(spec: &ValidSpec, overrides: &Overrides, inputs: &[InputRecord]) -> St
         key.push_str(&input.sha256);
         key.push_str(&input.mapping_sha256);
     }
-    key.push_str(vigil_engine::VERSION);
+    key.push_str(vigil_core::VERSION);
     format!("{}-{}", spec.as_of, &sha256_bytes(key.as_bytes())[..10])
 }
 
@@ -286,7 +286,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
     let records = input_records(spec)?;
     let id = run_id(spec, overrides, &records);
     let job_dir = spec.out_dir.join(&spec.name);
-    let part = vigil_engine::shard::parts_dir(&job_dir, &id).join(shard.file_name());
+    let part = vigil_core::shard::parts_dir(&job_dir, &id).join(shard.file_name());
     if part.is_file() && !force {
         return Ok(ShardOutcome::AlreadyDone { part });
     }
@@ -314,7 +314,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
     let header = PartHeader {
         run_id: id,
         shard,
-        engine_version: vigil_engine::VERSION.to_string(),
+        engine_version: vigil_core::VERSION.to_string(),
     };
     write_part(&part, &header, &local)?;
     Ok(ShardOutcome::Written {
@@ -326,7 +326,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
 
 /// Reads and merges the parts of `shards` shards of run `id`; names every missing part.
 fn merged_parts(job_dir: &Path, id: &str, shards: usize, series: &[RegionSeries]) -> Result<LocalPart> {
-    let dir = vigil_engine::shard::parts_dir(job_dir, id);
+    let dir = vigil_core::shard::parts_dir(job_dir, id);
     let all: Vec<Shard> = (0..shards).map(|index| Shard { index, count: shards }).collect();
     let missing: Vec<String> = all
         .iter()
@@ -346,14 +346,14 @@ fn merged_parts(job_dir: &Path, id: &str, shards: usize, series: &[RegionSeries]
     let mut parts = Vec::with_capacity(shards);
     for s in &all {
         let (header, part) = read_part(&dir.join(s.file_name()))?;
-        if header.run_id != id || header.shard != *s || header.engine_version != vigil_engine::VERSION {
+        if header.run_id != id || header.shard != *s || header.engine_version != vigil_core::VERSION {
             anyhow::bail!(
                 "{}: part of run {} shard {} by vigil {}, expected run {id} shard {s} by vigil {}; rerun that shard",
                 dir.join(s.file_name()).display(),
                 header.run_id,
                 header.shard,
                 header.engine_version,
-                vigil_engine::VERSION
+                vigil_core::VERSION
             );
         }
         parts.push(part);
@@ -445,7 +445,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         status: status.to_string(),
         as_of: spec.as_of.to_string(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        engine_version: vigil_engine::VERSION.to_string(),
+        engine_version: vigil_core::VERSION.to_string(),
         spec_path: spec.spec_path.display().to_string(),
         spec_sha256: sha256_bytes(&spec.spec_bytes),
         overrides: overrides.recorded(),
@@ -597,7 +597,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         frame: grid_frame,
         regions: grid_regions,
         ..
-    } = panel_at(spec, &ing.incidents, vigil_engine::Level::Grid)?;
+    } = panel_at(spec, &ing.incidents, vigil_core::Level::Grid)?;
     let grid_series = region_series(&grid_frame, &spec.target)?;
     drop(grid_frame);
     let cell_country = region_lookup(&grid_regions, "country_code")?;
@@ -636,12 +636,12 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
             .schema()
             .as_ref()
             .clone();
-        let mut out = vigil_engine::output::TableWriter::create(&path, schema, Some((class, &id)))?;
-        for level in vigil_engine::Level::ALL {
+        let mut out = vigil_core::output::TableWriter::create(&path, schema, Some((class, &id)))?;
+        for level in vigil_core::Level::ALL {
             let other;
             let s: &[RegionSeries] = if level == spec.level {
                 &series
-            } else if level == vigil_engine::Level::Grid {
+            } else if level == vigil_core::Level::Grid {
                 &grid_series
             } else {
                 other = region_series(&panel_at(spec, &ing.incidents, level)?.frame, &spec.target)?;
@@ -795,22 +795,22 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     )?;
 
     // the report last, so that it lists every other file
-    let provenance: vigil_engine::report::Provenance = writer
+    let provenance: vigil_report::report::Provenance = writer
         .outputs()
         .iter()
         .map(|o| (o.file.clone(), o.sha256.clone()))
         .collect();
-    let meta = vigil_engine::report::ReportMeta {
+    let meta = vigil_report::report::ReportMeta {
         job: spec.name.clone(),
         run_id: id.clone(),
         as_of: spec.as_of.to_string(),
         classification: class,
     };
-    let html = vigil_engine::report::render(writer.dir(), &meta, &provenance)?;
-    let report_path = writer.dir().join(vigil_engine::report::REPORT);
+    let html = vigil_report::report::render(writer.dir(), &meta, &provenance)?;
+    let report_path = writer.dir().join(vigil_report::report::REPORT);
     std::fs::write(&report_path, html).with_context(|| format!("writing {}", report_path.display()))?;
     writer.record(
-        vigil_engine::report::REPORT,
+        vigil_report::report::REPORT,
         None,
         class,
         "the report: findings, alerts, charts, data quality and provenance in one offline HTML file",
@@ -825,13 +825,13 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     let folder = writer.commit(manifest("complete", warnings, timings), force)?;
     // Every release is accounted for in the hash-chained audit log of the runs folder.
     let manifest_sha = sha256_file(&folder.join("manifest.json"))?;
-    vigil_engine::audit::append(
-        &spec.out_dir.join(vigil_engine::audit::LOG),
-        vigil_engine::audit::AuditRecord {
+    vigil_share::audit::append(
+        &spec.out_dir.join(vigil_share::audit::LOG),
+        vigil_share::audit::AuditRecord {
             action: "run".into(),
             subject: format!("{}/{id}", spec.name),
             agreement: None,
-            files: vec![vigil_engine::audit::AuditFile {
+            files: vec![vigil_share::audit::AuditFile {
                 file: "manifest.json".into(),
                 sha256: manifest_sha,
             }],
@@ -840,7 +840,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     )?;
     if let Local::Merge(_) = local {
         // The parts served their purpose; the run folder now holds everything they held.
-        let parts = vigil_engine::shard::parts_dir(&job_dir, &id);
+        let parts = vigil_core::shard::parts_dir(&job_dir, &id);
         if let Err(e) = std::fs::remove_dir_all(&parts) {
             tracing::warn!("could not remove {}: {e}", parts.display());
         }
@@ -1126,7 +1126,7 @@ fn alert_table(
     hotspots: &DataFrame,
 ) -> Result<DataFrame> {
     use std::collections::{BTreeMap, BTreeSet};
-    use vigil_engine::alerts::{AlertInputs, alerts, alerts_frame, previous_q95};
+    use vigil_core::alerts::{AlertInputs, alerts, alerts_frame, previous_q95};
     let probabilities: Vec<Vec<[f64; 2]>> = (0..series.len())
         .map(|r| {
             let m = fc.published_model(r);
@@ -1190,8 +1190,8 @@ fn alert_table(
         let Some(g) = grid.get(i).filter(|g| emerging.contains_key(g)) else {
             continue;
         };
-        let unknown = vigil_engine::panel::UNKNOWN;
-        let id = vigil_engine::panel::region_id(
+        let unknown = vigil_core::panel::UNKNOWN;
+        let id = vigil_core::panel::region_id(
             spec.level,
             cc[i].as_deref().unwrap_or(unknown),
             a1[i].as_deref().unwrap_or(unknown),
@@ -1218,7 +1218,7 @@ fn alert_table(
     );
     let high = got
         .iter()
-        .filter(|a| a.level == vigil_engine::alerts::AlertLevel::High)
+        .filter(|a| a.level == vigil_core::alerts::AlertLevel::High)
         .count();
     tracing::info!("alerts: {} region-horizons, {high} high", got.len());
     Ok(alerts_frame(&got)?)
@@ -1260,7 +1260,7 @@ fn save_models(
     fc: &ForecastStage,
     class: Classification,
 ) -> Result<()> {
-    use vigil_engine::registry::{
+    use vigil_core::registry::{
         FORMAT, ModelCard, SavedModel, card_scores, model_forecast_frame, training_window,
     };
     let panel_sha256 = writer
@@ -1314,7 +1314,7 @@ fn save_models(
             },
             run_id: writer.run_id().to_string(),
             classification: class,
-            engine_version: vigil_engine::VERSION.to_string(),
+            engine_version: vigil_core::VERSION.to_string(),
             training: training_window(series, horizons, spec.global_window),
             panel_sha256: panel_sha256.clone(),
             spec_sha256: sha256_bytes(&spec.spec_bytes),
@@ -1371,7 +1371,7 @@ fn reconcile_levels(
     settings: &BacktestSettings,
     warnings: &mut Vec<String>,
 ) -> Result<Option<DataFrame>> {
-    use vigil_engine::Level;
+    use vigil_core::Level;
     let above: &[Level] = match spec.level {
         Level::Admin1 => &[Level::Country],
         Level::Admin2 => &[Level::Country, Level::Admin1],
@@ -1426,7 +1426,7 @@ fn grid_pieces(
     let mut relabelled = incidents.clone();
     relabelled.with_column(polars::prelude::Column::new("admin2".into(), cells))?;
     let s = region_series(
-        &panel_at(spec, &relabelled, vigil_engine::Level::Admin2)?.frame,
+        &panel_at(spec, &relabelled, vigil_core::Level::Admin2)?.frame,
         &spec.target,
     )?;
     tracing::info!("reconcile: {} grid-cell pieces of admin-1 units", s.len());
@@ -2023,7 +2023,7 @@ fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
         out.push((
             r.to_string(),
             m.to_string(),
-            vigil_engine::period::from_epoch_days(d),
+            vigil_core::period::from_epoch_days(d),
             v,
         ));
     }
@@ -2034,7 +2034,7 @@ fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
 pub fn write_stage(dir: &Path, tables: Vec<(&str, DataFrame)>, class: Classification) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for (name, mut df) in tables {
-        vigil_engine::output::write_parquet(&dir.join(name), &mut df, class, "stage")?;
+        vigil_core::output::write_parquet(&dir.join(name), &mut df, class, "stage")?;
     }
     Ok(())
 }

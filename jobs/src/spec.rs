@@ -3,8 +3,8 @@
 use chrono::{Months, NaiveDate};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use vigil_engine::mapping::SchemaMapping;
-use vigil_engine::{Classification, Frequency, Level};
+use vigil_core::mapping::SchemaMapping;
+use vigil_core::{Classification, Frequency, Level};
 
 /// A job spec as written (see `jobs/specs/monthly.toml`). Enumerations are kept as text here so
 /// that [`JobSpec::validate`] can report every bad value at once instead of stopping at the first.
@@ -245,9 +245,9 @@ fn default_top() -> i64 {
 
 /// Models the job can run: the local models, then the pooled ones.
 pub fn known_models() -> Vec<&'static str> {
-    let f = &vigil_engine::forecasting::MODEL_NAMES;
+    let f = &vigil_core::forecasting::MODEL_NAMES;
     f.iter()
-        .chain(vigil_engine::forecasting::POOLED_NAMES)
+        .chain(vigil_core::forecasting::POOLED_NAMES)
         .copied()
         .collect()
 }
@@ -282,7 +282,7 @@ pub struct ValidSpec {
     pub global_window: usize,
     pub global_l2: f64,
     pub events: [f64; 2],
-    pub alerts: vigil_engine::alerts::AlertSettings,
+    pub alerts: vigil_core::alerts::AlertSettings,
     pub ensemble_warmup: usize,
     pub platt: bool,
     pub origins: usize,
@@ -519,7 +519,7 @@ impl JobSpec {
             let mapping_path = base.join(&input.mapping);
             let mapping = match SchemaMapping::load(&mapping_path) {
                 Ok(m) => Some(m),
-                Err(vigil_engine::EngineError::Mapping { problems: ps, .. }) => {
+                Err(vigil_core::EngineError::Mapping { problems: ps, .. }) => {
                     problems.extend(
                         ps.into_iter()
                             .map(|p| format!("{at}.mapping ({}): {p}", mapping_path.display())),
@@ -607,7 +607,7 @@ impl JobSpec {
                 ));
             }
         }
-        let pooled = vigil_engine::forecasting::POOLED_NAMES;
+        let pooled = vigil_core::forecasting::POOLED_NAMES;
         let global = self
             .forecast
             .models
@@ -784,8 +784,8 @@ impl JobSpec {
             global_l2: self.forecast.global_l2,
             events: self.forecast.events,
             alerts: {
-                let d = vigil_engine::alerts::AlertSettings::default();
-                vigil_engine::alerts::AlertSettings {
+                let d = vigil_core::alerts::AlertSettings::default();
+                vigil_core::alerts::AlertSettings {
                     major_probability: self.alerts.major_probability.unwrap_or(d.major_probability),
                     onset_probability: self.alerts.onset_probability.unwrap_or(d.onset_probability),
                     quiet_periods: self.alerts.quiet_periods.map_or(d.quiet_periods, |q| q as usize),

@@ -784,7 +784,7 @@ fn the_openapi_document_lists_exactly_the_routes_and_each_answers() {
         .keys()
         .map(String::as_str)
         .collect();
-    let mut routed = vigil_engine::api::paths();
+    let mut routed = vigil_api::paths();
     routed.sort();
     assert_eq!(documented, routed);
     for path in documented {

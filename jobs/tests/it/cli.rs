@@ -85,7 +85,7 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
         let f = run_a.join(o["file"].as_str().unwrap());
         assert_eq!(
             o["sha256"].as_str().unwrap(),
-            vigil_engine::output::sha256_file(&f).unwrap()
+            vigil_core::output::sha256_file(&f).unwrap()
         );
         assert_eq!(o["classification"], "public");
     }
@@ -1082,7 +1082,7 @@ fn the_personal_data_column_reaches_no_output_file() {
 #[test]
 fn a_failed_quality_gate_exits_3_and_keeps_the_quarantine_for_inspection() {
     let tmp = tempfile::tempdir().unwrap();
-    let fixtures = repo().join("engine/tests/fixtures");
+    let fixtures = repo().join("engine/core/tests/fixtures");
     let spec = tmp.path().join("gate.toml");
     std::fs::write(
         &spec,
