@@ -10,9 +10,9 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use vigil_benches::synth::{SynthSchema, SynthSpec, generate};
 use vigil_benches::synthetic_series;
-use vigil_core::ingest::{CHUNK_ROWS, IngestOptions, JobInput, ingest_job};
-use vigil_core::mapping::SchemaMapping;
-use vigil_core::panel::{PanelOptions, build_panel};
+use vigil_core::data::ingest::{CHUNK_ROWS, IngestOptions, JobInput, ingest_job};
+use vigil_core::data::mapping::SchemaMapping;
+use vigil_core::data::panel::{PanelOptions, build_panel};
 use vigil_core::{Frequency, Level};
 use vigil_models::{
     AutoEts, Conformal, Croston, CrostonKind, DEFAULT_PROBS, Forecaster, HistoricMean, MstlEts, Naive,
@@ -232,7 +232,7 @@ fn gi_star(c: &mut Criterion) {
         })
         .collect();
     c.bench_function("gi_star/10,000 cells", |b| {
-        b.iter(|| black_box(vigil_core::hotspots::gi_star(black_box(&y), &neighbors)))
+        b.iter(|| black_box(vigil_core::analysis::hotspots::gi_star(black_box(&y), &neighbors)))
     });
 }
 

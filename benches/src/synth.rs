@@ -24,8 +24,8 @@ use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Gamma, LogNormal, Poisson};
 use rand_pcg::Pcg64Mcg;
 use std::path::Path;
+use vigil_core::data::ingest::prio_grid_id;
 use vigil_core::error::EngineError;
-use vigil_core::ingest::prio_grid_id;
 
 /// Which column names and types the events file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -537,9 +537,9 @@ mod tests {
     #[test]
     fn synthetic_events_round_trip_through_ingest_and_panel() {
         use std::collections::BTreeMap;
-        use vigil_core::ingest::{IngestOptions, ingest};
-        use vigil_core::mapping::SchemaMapping;
-        use vigil_core::panel::{PanelOptions, build_panel};
+        use vigil_core::data::ingest::{IngestOptions, ingest};
+        use vigil_core::data::mapping::SchemaMapping;
+        use vigil_core::data::panel::{PanelOptions, build_panel};
         use vigil_core::{Frequency, Level};
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();

@@ -220,7 +220,7 @@ enum Command {
         /// atomically to OUT/<job>/<run id>.parts/. Run all N (e.g. as a Slurm job array), then
         /// `vigil merge` with the same spec and options. A rerun shard replaces its part.
         #[arg(long, value_name = "I/N")]
-        shard: Option<vigil_core::shard::Shard>,
+        shard: Option<vigil_core::forecast::shard::Shard>,
     },
     /// Finish a sharded run: read the N shard parts, fit the pooled models (global models and
     /// ensemble) once on all regions, and write the run folder exactly as one `vigil run` would
@@ -803,7 +803,7 @@ fn export(
 
 /// `vigil verify RUN`.
 fn verify(run: &std::path::Path) -> Result<ExitCode> {
-    let v = vigil_core::integrity::verify_run(run)?;
+    let v = vigil_core::output::integrity::verify_run(run)?;
     for (file, want, got) in &v.changed {
         eprintln!("changed: {file} (manifest sha256 {want}, now {got})");
     }
@@ -919,12 +919,12 @@ fn forecast(model: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
             run.display()
         );
     }
-    let (mut df, card) = vigil_core::registry::reproduce(&run, &name)?;
+    let (mut df, card) = vigil_core::forecast::registry::reproduce(&run, &name)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}-forecast.parquet")));
     out_of_run(&run, &out)?;
     vigil_core::output::write_parquet(&out, &mut df, card.classification, &card.run_id)?;
     let got = vigil_core::output::sha256_file(&out)?;
-    let saved = vigil_core::registry::model_dir(&run, &name).join("forecast.parquet");
+    let saved = vigil_core::forecast::registry::model_dir(&run, &name).join("forecast.parquet");
     eprintln!(
         "{name} of run {}: {} regions × {} horizons forecast from the saved model",
         card.run_id,

@@ -7,28 +7,30 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_core::Classification;
-use vigil_core::calibration::{ReliabilityRow, calibration_error, reliability, reliability_frame};
-use vigil_core::changepoints::{ChangepointSettings, changepoints_frame};
-use vigil_core::features::country_of;
-use vigil_core::forecasting::ForecastStage;
-use vigil_core::forecasting::{
-    LocalPart, ModelSettings, POOLED_NAMES, PooledOptions, build_model, choices_frame, finish_forecasts,
-    forecasts_frame, global_kind, local_part, merge_local_parts, metrics_frame, run_forecasts, skill_frame,
-    write_backtest,
+use vigil_core::analysis::changepoints::{ChangepointSettings, changepoints_frame};
+use vigil_core::analysis::hotspots::{HotspotSettings, hotspots_frame};
+use vigil_core::analysis::seasonality::{SeasonalitySettings, seasonality_frames};
+use vigil_core::analysis::trend::{TrendSettings, trend_frame};
+use vigil_core::data::ingest::IngestOptions;
+use vigil_core::data::panel::{Panel, PanelOptions, PanelReport, build_panel};
+use vigil_core::data::quality::{GateResult, InputQuality, QualityGates};
+use vigil_core::data::read::{float_values, read_parquet, text_values};
+use vigil_core::data::series::{Fallback, RegionSeries, fallbacks_frame, level_change, region_series};
+use vigil_core::forecast::catalogue::{Model, ModelSettings};
+use vigil_core::forecast::features::country_of;
+use vigil_core::forecast::global::GlobalSettings;
+use vigil_core::forecast::global::{FeatureCache, GlobalForecast};
+use vigil_core::forecast::local::{LocalPart, local_part, merge_local_parts};
+use vigil_core::forecast::pooled::PooledOptions;
+use vigil_core::forecast::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
+use vigil_core::forecast::shard::{PartHeader, Shard, read_part, write_part};
+use vigil_core::forecast::stage::ForecastStage;
+use vigil_core::forecast::stage::{finish_forecasts, run_forecasts};
+use vigil_core::forecast::tables::{
+    choices_frame, forecasts_frame, metrics_frame, reliability_frame, skill_frame, write_backtest,
 };
-use vigil_core::global::GlobalSettings;
-use vigil_core::global::{FeatureCache, GlobalForecast};
-use vigil_core::hotspots::{HotspotSettings, hotspots_frame};
-use vigil_core::ingest::IngestOptions;
 use vigil_core::output::{InputRecord, Manifest, RunWriter, Timing, sha256_bytes, sha256_file};
-use vigil_core::panel::{Panel, PanelOptions, PanelReport, build_panel};
-use vigil_core::quality::{GateResult, InputQuality, QualityGates};
-use vigil_core::read::{float_values, read_parquet, text_values};
-use vigil_core::reconcile::{LevelForecast, coherence_gap, reconcile, reconciled_frame};
-use vigil_core::seasonality::{SeasonalitySettings, seasonality_frames};
-use vigil_core::series::{Fallback, RegionSeries, fallbacks_frame, level_change, region_series};
-use vigil_core::shard::{PartHeader, Shard, read_part, write_part};
-use vigil_core::trend::{TrendSettings, trend_frame};
+use vigil_models::calibration::{ReliabilityRow, calibration_error, reliability};
 use vigil_models::metrics::ModelScores;
 use vigil_models::{BacktestSettings, DEFAULT_PROBS, Forecaster};
 use vigil_report::charts::{
@@ -85,7 +87,7 @@ struct QualityFile<'a> {
 /// Everything ingest produced for a spec.
 pub struct IngestResult {
     /// The accepted incidents summed by geography, category and period: every panel of the run
-    /// is built from it (see `vigil_core::panel::aggregate_incidents`).
+    /// is built from it (see `vigil_core::data::panel::aggregate_incidents`).
     pub incidents: DataFrame,
     pub quarantine: DataFrame,
     pub quality: Vec<InputQuality>,
@@ -106,7 +108,7 @@ pub fn classification_of(spec: &ValidSpec) -> Classification {
 /// Ingests every input of the spec, a chunk at a time; the accepted incidents are streamed into
 /// `incidents_file` (stamped with the spec's classification and `run_id`) when one is given.
 pub fn ingest_all(spec: &ValidSpec, incidents_file: Option<(&Path, &str)>) -> Result<IngestResult> {
-    use vigil_core::ingest::{CHUNK_ROWS, JobInput, incidents_schema, ingest_job};
+    use vigil_core::data::ingest::{CHUNK_ROWS, JobInput, incidents_schema, ingest_job};
     let classification = classification_of(spec);
     let inputs: Vec<JobInput<'_>> = spec
         .inputs
@@ -211,21 +213,20 @@ fn models(spec: &ValidSpec) -> Result<Vec<Box<dyn Forecaster>>> {
     Ok(spec
         .models
         .iter()
-        .filter(|m| !POOLED_NAMES.contains(&m.as_str()))
-        .map(|m| build_model(m, &settings))
+        .filter_map(|m| m.build(&settings))
         .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The pooled models (global models and the ensemble) the spec asks for.
 fn pooled(spec: &ValidSpec) -> PooledOptions {
     PooledOptions {
-        global: spec.models.iter().filter_map(|m| global_kind(m)).collect(),
+        global: spec.models.iter().filter_map(|m| m.global_kind()).collect(),
         settings: GlobalSettings {
             window: spec.global_window,
             l2: spec.global_l2,
             events: spec.events,
         },
-        ensemble: spec.models.iter().any(|m| m == "ensemble"),
+        ensemble: spec.models.contains(&Model::Ensemble),
         warmup: spec.ensemble_warmup,
         platt: spec.platt,
     }
@@ -286,7 +287,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
     let records = input_records(spec)?;
     let id = run_id(spec, overrides, &records);
     let job_dir = spec.out_dir.join(&spec.name);
-    let part = vigil_core::shard::parts_dir(&job_dir, &id).join(shard.file_name());
+    let part = vigil_core::forecast::shard::parts_dir(&job_dir, &id).join(shard.file_name());
     if part.is_file() && !force {
         return Ok(ShardOutcome::AlreadyDone { part });
     }
@@ -326,7 +327,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
 
 /// Reads and merges the parts of `shards` shards of run `id`; names every missing part.
 fn merged_parts(job_dir: &Path, id: &str, shards: usize, series: &[RegionSeries]) -> Result<LocalPart> {
-    let dir = vigil_core::shard::parts_dir(job_dir, id);
+    let dir = vigil_core::forecast::shard::parts_dir(job_dir, id);
     let all: Vec<Shard> = (0..shards).map(|index| Shard { index, count: shards }).collect();
     let missing: Vec<String> = all
         .iter()
@@ -551,10 +552,16 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     let t = Instant::now();
     let mut reconciled = reconcile_levels(spec, &ing.incidents, &series, &fc, &bt_settings, &mut warnings)?;
     stage("reconcile", t);
-    let chosen: std::collections::HashMap<String, String> = fc
-        .choices
+    // the model each region publishes (one rule: ForecastStage::published_model)
+    let published: std::collections::HashMap<String, String> = series
         .iter()
-        .map(|c| (c.region_id.clone(), c.model.clone()))
+        .enumerate()
+        .map(|(r, s)| {
+            (
+                s.region_id.clone(),
+                fc.backtest.models[fc.published_model(r)].clone(),
+            )
+        })
         .collect();
     let fallbacks = fc.fallbacks.clone();
     warnings.extend(backtest_fallback_warning(
@@ -668,7 +675,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         &panel,
         &series,
         &forecasts,
-        &chosen,
+        &published,
         &alerts,
         class,
     )?;
@@ -715,7 +722,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         "forecasts.parquet",
         &mut forecasts,
         class,
-        "forecasts with quantiles per region, model and horizon; `chosen` marks each region's model",
+        "forecasts with quantiles per region, model and horizon; `chosen` marks each region's backtest pick, `published` the forecast the report, charts and alerts use",
     )?;
     writer.write_parquet(
         "metrics.parquet",
@@ -840,7 +847,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     )?;
     if let Local::Merge(_) = local {
         // The parts served their purpose; the run folder now holds everything they held.
-        let parts = vigil_core::shard::parts_dir(&job_dir, &id);
+        let parts = vigil_core::forecast::shard::parts_dir(&job_dir, &id);
         if let Err(e) = std::fs::remove_dir_all(&parts) {
             tracing::warn!("could not remove {}: {e}", parts.display());
         }
@@ -934,21 +941,13 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').chars().take(60).collect()
 }
 
-/// The model whose forecast a region publishes: the ensemble when the job runs it, else the
-/// region's chosen model, else naive.
-fn published_for<'a>(
-    spec: &ValidSpec,
-    chosen: &'a std::collections::HashMap<String, String>,
-    region: &str,
-) -> &'a str {
-    if spec.models.iter().any(|m| m == "ensemble") {
-        "ensemble"
-    } else {
-        chosen.get(region).map_or("naive", String::as_str)
-    }
+/// Rank of an alert level in the chart order: high first, regions without an alert last.
+/// The model region `region` publishes, from the map built with
+/// [`vigil_core::forecast::stage::ForecastStage::published_model`].
+fn published_model<'a>(published: &'a std::collections::HashMap<String, String>, region: &str) -> &'a str {
+    published.get(region).map_or("naive", String::as_str)
 }
 
-/// Rank of an alert level in the chart order: high first, regions without an alert last.
 fn alert_rank(level: Option<&str>) -> u8 {
     match level {
         Some("high") => 0,
@@ -962,10 +961,9 @@ fn alert_rank(level: Option<&str>) -> u8 {
 /// has at any horizon, then by the published model's forecast total over the horizon, then by
 /// id. Regions with neither an alert nor a forecast above zero are left out.
 fn chart_regions<'a>(
-    spec: &ValidSpec,
     series: &'a [RegionSeries],
     fc: &[Point],
-    chosen: &std::collections::HashMap<String, String>,
+    published: &std::collections::HashMap<String, String>,
     alerts: &DataFrame,
 ) -> Result<Vec<&'a RegionSeries>> {
     let mut level: std::collections::HashMap<String, u8> = std::collections::HashMap::new();
@@ -980,7 +978,7 @@ fn chart_regions<'a>(
     }
     let mut total: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
     for p in fc {
-        if p.1 == published_for(spec, chosen, &p.0) && p.3[0].is_finite() {
+        if p.1 == published_model(published, &p.0) && p.3[0].is_finite() {
             *total.entry(p.0.as_str()).or_default() += p.3[0];
         }
     }
@@ -1011,7 +1009,7 @@ fn charts(
     panel: &Panel,
     series: &[RegionSeries],
     forecasts: &DataFrame,
-    chosen: &std::collections::HashMap<String, String>,
+    published: &std::collections::HashMap<String, String>,
     alerts: &DataFrame,
     class: Classification,
 ) -> Result<usize> {
@@ -1023,7 +1021,7 @@ fn charts(
     let dir = writer.dir().join("charts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let fc = forecast_points(forecasts)?;
-    let ranked = chart_regions(spec, series, &fc, chosen, alerts)?;
+    let ranked = chart_regions(series, &fc, published, alerts)?;
     let mut n = 0;
     for (rank, s) in ranked.into_iter().take(spec.top_regions).enumerate() {
         let keep = (year * 5).min(s.y.len());
@@ -1037,7 +1035,7 @@ fn charts(
         // around its median, and naive for reference. The median, not the table's point
         // forecast: that one minimises squared log error and sits below the median of a skewed
         // distribution, sometimes below its 25% quantile, which would look wrong inside the fan.
-        let pick = published_for(spec, chosen, &s.region_id);
+        let pick = published_model(published, &s.region_id);
         let mut shown = vec![(pick, "q50", format!("{} (median)", pick.replace('_', " ")))];
         if pick != "naive" {
             shown.push(("naive", "mean", "naive".to_string()));
@@ -1190,8 +1188,8 @@ fn alert_table(
         let Some(g) = grid.get(i).filter(|g| emerging.contains_key(g)) else {
             continue;
         };
-        let unknown = vigil_core::panel::UNKNOWN;
-        let id = vigil_core::panel::region_id(
+        let unknown = vigil_core::data::panel::UNKNOWN;
+        let id = vigil_core::data::panel::region_id(
             spec.level,
             cc[i].as_deref().unwrap_or(unknown),
             a1[i].as_deref().unwrap_or(unknown),
@@ -1260,7 +1258,7 @@ fn save_models(
     fc: &ForecastStage,
     class: Classification,
 ) -> Result<()> {
-    use vigil_core::registry::{
+    use vigil_core::forecast::registry::{
         FORMAT, ModelCard, SavedModel, card_scores, model_forecast_frame, training_window,
     };
     let panel_sha256 = writer
@@ -2023,7 +2021,7 @@ fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
         out.push((
             r.to_string(),
             m.to_string(),
-            vigil_core::period::from_epoch_days(d),
+            vigil_core::data::period::from_epoch_days(d),
             v,
         ));
     }

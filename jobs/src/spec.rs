@@ -3,7 +3,8 @@
 use chrono::{Months, NaiveDate};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use vigil_core::mapping::SchemaMapping;
+use vigil_core::data::mapping::SchemaMapping;
+use vigil_core::forecast::catalogue::{Model, check_models, model_names};
 use vigil_core::{Classification, Frequency, Level};
 
 /// A job spec as written (see `jobs/specs/monthly.toml`). Enumerations are kept as text here so
@@ -243,14 +244,6 @@ fn default_top() -> i64 {
     6
 }
 
-/// Models the job can run: the local models, then the pooled ones.
-pub fn known_models() -> Vec<&'static str> {
-    let f = &vigil_core::forecasting::MODEL_NAMES;
-    f.iter()
-        .chain(vigil_core::forecasting::POOLED_NAMES)
-        .copied()
-        .collect()
-}
 /// Panel columns a job can forecast.
 pub const TARGETS: &[&str] = &["events", "fatalities_best", "fatalities_low", "fatalities_high"];
 
@@ -278,7 +271,7 @@ pub struct ValidSpec {
     pub start: Option<NaiveDate>,
     pub target: String,
     pub horizon: usize,
-    pub models: Vec<String>,
+    pub models: Vec<Model>,
     pub global_window: usize,
     pub global_l2: f64,
     pub events: [f64; 2],
@@ -592,31 +585,24 @@ impl JobSpec {
                 self.forecast.horizon
             ));
         }
-        let known = known_models();
+        let known = model_names().join(", ");
         if self.forecast.models.is_empty() {
-            problems.push(format!(
-                "forecast.models: list at least one of {}",
-                known.join(", ")
-            ));
+            problems.push(format!("forecast.models: list at least one of {known}"));
         }
+        let mut models = Vec::new();
         for (i, m) in self.forecast.models.iter().enumerate() {
-            if !known.contains(&m.as_str()) {
-                problems.push(format!(
-                    "forecast.models[{i}]: unknown model '{m}' (known: {})",
-                    known.join(", ")
-                ));
+            match m.parse::<Model>() {
+                Ok(m) => models.push(m),
+                Err(_) => problems.push(format!(
+                    "forecast.models[{i}]: unknown model '{m}' (known: {known})"
+                )),
             }
         }
-        let pooled = vigil_core::forecasting::POOLED_NAMES;
-        let global = self
-            .forecast
-            .models
-            .iter()
-            .any(|m| pooled.contains(&m.as_str()) && m != "ensemble");
-        if global && !self.forecast.models.iter().any(|m| m == "naive") {
-            problems.push(
-                "forecast.models: the global models need \"naive\" too (it stands in where a global fit fails)"
-                    .into(),
+        if models.len() == self.forecast.models.len() {
+            problems.extend(
+                check_models(&models)
+                    .into_iter()
+                    .map(|p| format!("forecast.models: {p}")),
             );
         }
         for (name, p) in [
@@ -779,7 +765,12 @@ impl JobSpec {
             start,
             target: self.forecast.target.clone(),
             horizon: self.forecast.horizon as usize,
-            models: self.forecast.models.clone(),
+            models: self
+                .forecast
+                .models
+                .iter()
+                .filter_map(|m| m.parse().ok())
+                .collect(),
             global_window: self.forecast.global_window as usize,
             global_l2: self.forecast.global_l2,
             events: self.forecast.events,

@@ -17,8 +17,10 @@
 
 pub mod backtest;
 mod baselines;
+pub mod calibration;
 mod conformal;
 pub mod dist;
+pub mod ensemble;
 mod ets;
 pub mod glm;
 pub mod global;

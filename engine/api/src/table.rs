@@ -198,7 +198,10 @@ impl TableQuery {
                     Ok(())
                 }
                 "level" => {
-                    if vigil_core::panel::Level::ALL.iter().any(|l| l.to_string() == *v) {
+                    if vigil_core::data::panel::Level::ALL
+                        .iter()
+                        .any(|l| l.to_string() == *v)
+                    {
                         q.level = Some(v.clone());
                         Ok(())
                     } else {
@@ -356,7 +359,7 @@ fn epoch_days(d: NaiveDate) -> i32 {
 }
 
 /// The level a region id names: `pg…` grid cells, `code` countries, `code/admin1`,
-/// `code/admin1/admin2` (slashes inside names are escaped, see [`vigil_core::panel::region_id`]).
+/// `code/admin1/admin2` (slashes inside names are escaped, see [`vigil_core::data::panel::region_id`]).
 pub(crate) fn level_of_region(id: &str) -> &'static str {
     if id.starts_with("pg") {
         return "grid";

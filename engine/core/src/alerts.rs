@@ -19,9 +19,9 @@
 use polars::prelude::*;
 use std::collections::BTreeMap;
 
+use crate::data::series::RegionSeries;
 use crate::error::EngineError;
-use crate::global::FeatureCache;
-use crate::series::RegionSeries;
+use crate::forecast::global::FeatureCache;
 use vigil_models::GlobalModel;
 
 /// Thresholds of the alerts (the job spec's `[alerts]`).
@@ -207,7 +207,7 @@ pub fn previous_q95(
     run_id: &str,
 ) -> Result<BTreeMap<String, (f64, String)>, EngineError> {
     let ctx = "reading the previous run's forecasts";
-    let day = crate::period::to_epoch_days(period);
+    let day = crate::data::period::to_epoch_days(period);
     let get = |name: &str| forecasts.column(name).map_err(EngineError::polars(ctx));
     let ids = get("region_id")?.str().map_err(EngineError::polars(ctx))?.clone();
     let ds = get("ds")?
@@ -288,7 +288,7 @@ mod tests {
     use super::*;
 
     fn series(id: &str, y: Vec<f64>) -> RegionSeries {
-        crate::series::monthly_series(id, y)
+        crate::data::series::monthly_series(id, y)
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! vigil-core: frames in, tables out.
 //!
-//! The analytics stages of a vigil job as library functions: [`mapping`] (schema mappings onto
-//! the canonical incident schema), [`read`] (CSV, gzip CSV, Parquet, Arrow IPC), [`ingest`]
-//! (quality rules and quarantine), [`panel`] (zero-filled region × period counts), [`series`]
-//! (per-region series and rolling change), [`forecasting`] (backtests, model choice, forecast
-//! tables), [`trend`] (Mann-Kendall, Sen's slope), and [`output`] (atomic run folders with a
-//! manifest). Charts and the report, sharing with partners and the HTTP API are crates of their
+//! The analytics stages of a vigil job as library functions, one module per stage, in the order
+//! data flows through them:
+//!
+//! 1. [`data`]: schema mappings, readers, ingest with quarantine, quality rules, periods,
+//!    classification, zero-filled panels and per-region series;
+//! 2. [`analysis`]: trend tests, seasonality, change points and hot spots;
+//! 3. [`forecast`]: features, local and global models' backtests and forecasts, model choice,
+//!    reconciliation across levels, the model registry and shard parts;
+//! 4. [`alerts`]: early warnings with their reasons;
+//! 5. [`output`]: run folders written atomically, manifests and integrity checks.
+//!
+//! A stage uses only the stages before it (and [`output`]'s table writers); none uses the report,
+//! sharing or API crates. Charts and the report, sharing with partners and the HTTP API are crates of their
 //! own (vigil-report, vigil-share, vigil-api) that read what this crate writes.
 
 /// Implements `Display` and `FromStr` for an enum with `ALL` and `as_str`, so that specs,
@@ -41,34 +48,16 @@ macro_rules! named_enum {
 }
 
 pub mod alerts;
-pub mod calibration;
-pub mod changepoints;
-pub mod classification;
-pub mod ensemble;
+pub mod analysis;
+pub mod data;
 pub mod error;
-pub mod features;
-pub mod forecasting;
-pub mod global;
-pub mod hotspots;
-pub mod ingest;
-pub mod integrity;
-pub mod mapping;
+pub mod forecast;
 pub mod output;
-pub mod panel;
-pub mod period;
-pub mod quality;
-pub mod read;
-pub mod reconcile;
-pub mod registry;
-pub mod seasonality;
-pub mod series;
-pub mod shard;
-pub mod trend;
 
-pub use classification::Classification;
+pub use data::classification::Classification;
+pub use data::panel::Level;
+pub use data::period::Frequency;
 pub use error::EngineError;
-pub use panel::Level;
-pub use period::Frequency;
 
 /// The engine's version, recorded in every manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

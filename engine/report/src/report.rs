@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use vigil_core::Classification;
+use vigil_core::data::read::{float_values, text_values};
 use vigil_core::error::EngineError;
-use vigil_core::read::{float_values, text_values};
 
 /// What the report says about the run itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +48,7 @@ pub fn escape(text: &str) -> String {
 }
 
 fn read(dir: &Path, file: &str) -> Result<DataFrame, EngineError> {
-    vigil_core::read::read_parquet(&dir.join(file))
+    vigil_core::data::read::read_parquet(&dir.join(file))
 }
 
 /// A count with thousands separators.
@@ -81,7 +81,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
     // month at every level (36M rows at 50k regions), so read the last month alone.
     let path = dir.join("change.parquet");
     let ctx = || format!("reading {}", path.display());
-    let scan = vigil_core::read::scan_parquet(&path)?;
+    let scan = vigil_core::data::read::scan_parquet(&path)?;
     let last = scan
         .clone()
         .select([col("ds").cast(DataType::Int32).max()])
@@ -187,7 +187,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
             .find(|i| models[*i] == m && horizon[*i].is_nan())
             .map(|i| msle[i])
     };
-    let best_baseline = vigil_core::forecasting::BASELINES
+    let best_baseline = vigil_core::forecast::catalogue::baselines()
         .iter()
         .filter(|b| **b != "zero")
         .filter_map(|b| overall(b).map(|v| (*b, v)))

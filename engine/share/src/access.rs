@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use vigil_core::classification::Classification;
+use vigil_core::data::classification::Classification;
 use vigil_core::error::EngineError;
 use vigil_core::output::sha256_bytes;
 

@@ -15,10 +15,10 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use vigil_core::data::panel::{Level, region_id};
+use vigil_core::data::read::{read_parquet, text_values};
 use vigil_core::error::EngineError;
 use vigil_core::output::{Manifest, sha256_bytes, sha256_file};
-use vigil_core::panel::{Level, region_id};
-use vigil_core::read::{read_parquet, text_values};
 
 /// Outputs an agreement can allow (what `export` can build).
 pub const OUTPUTS: [&str; 1] = ["panel"];
@@ -318,7 +318,7 @@ pub fn export(
     audit_log: &Path,
 ) -> Result<ExportSummary, EngineError> {
     agreement.allows("panel", today)?;
-    let check = vigil_core::integrity::verify_run(run)?;
+    let check = vigil_core::output::integrity::verify_run(run)?;
     if !check.intact() {
         return Err(refuse(format!(
             "run {} does not match its manifest ({} changed, {} missing, {} unlisted files); run `vigil verify` on it",

@@ -983,6 +983,41 @@ fn backtest_overrides_on_the_command_line_are_checked_and_named() {
     assert!(err.contains("--set nokey: expected key=value"), "{err}");
 }
 
+/// An ensemble needs two members besides `zero`: `models = ["naive", "ensemble"]` would run no
+/// ensemble and publish naive while the spec said ensemble, so validation refuses it and says
+/// what to add.
+#[test]
+fn an_ensemble_of_one_member_is_refused_with_what_to_add() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = repo().join("data");
+    let validate = |models: &str| {
+        let spec = tmp.path().join("ensemble.toml");
+        std::fs::write(
+            &spec,
+            format!(
+                "[job]\nname = \"ensemble\"\n[[inputs]]\npath = \"{0}/ucdp_ged/ged_events.parquet\"\n\
+                 mapping = \"{0}/schemas/ucdp_ged.toml\"\nclassification = \"public\"\n\
+                 [forecast]\nmodels = {models}\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        vigil(&["validate", spec.to_str().unwrap()], &[])
+    };
+    let o = validate(r#"["naive", "ensemble"]"#);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "forecast.models: the ensemble combines at least two models besides zero, and this list has 1 (naive)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("or remove \"ensemble\""), "{err}");
+    let o = validate(r#"["naive", "window_mean", "ensemble"]"#);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[test]
 fn every_shipped_spec_validates() {
     let o = vigil(

@@ -2,8 +2,8 @@
 //! (`engine/core/tests/golden/`, made by `make_trend_golden.py`; provenance in each file).
 
 use serde_json::Value;
-use vigil_core::seasonality::stl_params;
-use vigil_core::trend::{
+use vigil_core::analysis::seasonality::stl_params;
+use vigil_core::analysis::trend::{
     MannKendall, mann_kendall, mann_kendall_hamed_rao, seasonal_mann_kendall, sens_slope,
 };
 
@@ -140,7 +140,7 @@ fn stl_components_match_statsmodels() {
 
 #[test]
 fn gi_star_matches_esda_with_bh_discoveries() {
-    use vigil_core::hotspots::{benjamini_hochberg, gi_star, two_sided_p};
+    use vigil_core::analysis::hotspots::{benjamini_hochberg, gi_star, two_sided_p};
     let g = load("getis_ord.json");
     let y = floats(&g["y"]);
     for case in ["queen", "distance_band"] {

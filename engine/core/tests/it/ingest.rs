@@ -2,8 +2,8 @@ use crate::repo;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use std::collections::BTreeMap;
-use vigil_core::ingest::{IngestOptions, ingest, prio_grid_id};
-use vigil_core::mapping::SchemaMapping;
+use vigil_core::data::ingest::{IngestOptions, ingest, prio_grid_id};
+use vigil_core::data::mapping::SchemaMapping;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     repo().join("engine/core/tests/fixtures").join(name)
@@ -113,7 +113,7 @@ fn accepted_rows_are_canonical() {
     let got = ingest(&fixture("bad_incidents.csv"), &mapping, &opts("2021-12-31")).expect("ingest");
     let df = &got.incidents;
     let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
-    let mut expected: Vec<&str> = vigil_core::ingest::canonical_schema()
+    let mut expected: Vec<&str> = vigil_core::data::ingest::canonical_schema()
         .iter()
         .map(|(n, _)| *n)
         .collect();
@@ -283,7 +283,7 @@ fn flate2_writer(path: &std::path::Path) -> flate2::write::GzEncoder<std::fs::Fi
 /// rows, and the real GED parquet with one id planted twice, three chunks apart.
 #[test]
 fn chunked_ingest_accepts_quarantines_and_counts_exactly_as_whole_ingest() {
-    use vigil_core::ingest::{combine, ingest_chunked};
+    use vigil_core::data::ingest::{combine, ingest_chunked};
     let check = |path: &std::path::Path, mapping: &SchemaMapping, chunk: usize| {
         let whole = ingest(path, mapping, &opts("2021-12-31")).expect("whole");
         let mut pieces = Vec::new();
@@ -347,8 +347,8 @@ fn chunked_ingest_accepts_quarantines_and_counts_exactly_as_whole_ingest() {
 
     // A job ingested in chunks of 4,000 rows keeps only their running sum (summed again as it
     // grows): the same aggregate as summing the whole ingest at once, cell for cell.
-    use vigil_core::ingest::{JobInput, ingest_job};
-    use vigil_core::panel::{WEIGHT, aggregate_incidents};
+    use vigil_core::data::ingest::{JobInput, ingest_job};
+    use vigil_core::data::panel::{WEIGHT, aggregate_incidents};
     let inputs = [JobInput {
         path: &path,
         mapping: &ged,
@@ -387,7 +387,7 @@ fn as_parquet(df: &mut DataFrame, dates: &[&str], path: &std::path::Path) -> std
 /// quarantined one, and long values (stored apart from the 12 bytes arrow keeps inline).
 #[test]
 fn accepted_text_is_the_source_text_trimmed_whether_kept_or_copied() {
-    use vigil_core::ingest::{combine, ingest_chunked};
+    use vigil_core::data::ingest::{combine, ingest_chunked};
     let long = "Province of the Northern Lakes";
     let days: Vec<i32> = (0..6).map(|d| 18_262 + d).collect(); // 2020-01-01 onwards
     let mut df = df!(

@@ -2,16 +2,16 @@ use crate::repo;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
-use vigil_core::ingest::{IngestOptions, ingest};
-use vigil_core::mapping::SchemaMapping;
-use vigil_core::panel::{PanelOptions, build_panel};
+use vigil_core::data::ingest::{IngestOptions, ingest};
+use vigil_core::data::mapping::SchemaMapping;
+use vigil_core::data::panel::{PanelOptions, build_panel};
 use vigil_core::{Frequency, Level};
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn ged() -> vigil_core::ingest::Ingested {
+fn ged() -> vigil_core::data::ingest::Ingested {
     let mapping = SchemaMapping::load(&repo().join("data/schemas/ucdp_ged.toml")).unwrap();
     let opts = IngestOptions {
         as_of: date("2021-12-31"),
@@ -22,7 +22,7 @@ fn ged() -> vigil_core::ingest::Ingested {
 }
 
 /// The shipped GED data's monthly panel at `level`, as of the extract's end.
-fn ged_monthly(got: &vigil_core::ingest::Ingested, level: Level) -> vigil_core::panel::Panel {
+fn ged_monthly(got: &vigil_core::data::ingest::Ingested, level: Level) -> vigil_core::data::panel::Panel {
     let opts = PanelOptions {
         level,
         frequency: Frequency::Month,
@@ -120,7 +120,7 @@ fn every_region_has_every_period_of_its_span() {
     }
     let want: Vec<i32> = periods
         .iter()
-        .map(|p| vigil_core::period::to_epoch_days(*p))
+        .map(|p| vigil_core::data::period::to_epoch_days(*p))
         .collect();
     assert_eq!(by_region.len() as u64, panel.report.regions);
     assert!(by_region.len() > 100, "GED admin1 regions: {}", by_region.len());
@@ -237,8 +237,8 @@ fn the_hierarchy_is_consistent_children_sum_to_their_parents_every_period() {
 
 #[test]
 fn global_model_features_do_not_leak_the_future_on_real_data() {
-    use vigil_core::features::{country_of, features_at};
-    use vigil_core::series::region_series;
+    use vigil_core::data::series::region_series;
+    use vigil_core::forecast::features::{country_of, features_at};
     let got = ged();
     let panel = ged_monthly(&got, Level::Admin1);
     let series = region_series(&panel.frame, "fatalities_best").unwrap();
@@ -272,7 +272,7 @@ fn global_model_features_do_not_leak_the_future_on_real_data() {
 /// incidents, then the chunks' aggregates together, gives the same aggregate.
 #[test]
 fn the_aggregated_incidents_build_the_same_panel_at_every_level() {
-    use vigil_core::panel::{WEIGHT, aggregate_incidents};
+    use vigil_core::data::panel::{WEIGHT, aggregate_incidents};
     let got = ged();
     let agg = aggregate_incidents(&got.incidents, Frequency::Month).unwrap();
     assert!(agg.height() < got.incidents.height(), "{} rows", agg.height());
@@ -280,7 +280,7 @@ fn the_aggregated_incidents_build_the_same_panel_at_every_level() {
     for level in Level::ALL {
         let direct = ged_monthly(&got, level);
         let from_agg = ged_monthly(
-            &vigil_core::ingest::Ingested {
+            &vigil_core::data::ingest::Ingested {
                 incidents: agg.clone(),
                 quarantine: got.quarantine.clone(),
                 quality: got.quality.clone(),
@@ -299,7 +299,7 @@ fn the_aggregated_incidents_build_the_same_panel_at_every_level() {
         );
     }
     let half = got.incidents.height() / 2;
-    let parts = vigil_core::ingest::combine(vec![
+    let parts = vigil_core::data::ingest::combine(vec![
         aggregate_incidents(&got.incidents.slice(0, half), Frequency::Month).unwrap(),
         aggregate_incidents(&got.incidents.slice(half as i64, usize::MAX), Frequency::Month).unwrap(),
     ])
@@ -372,7 +372,7 @@ fn mixed_incidents(rows: usize, seed: u64) -> DataFrame {
 /// the same columns and types as a chunk's aggregate; a sum that leaves 64 bits is an error.
 #[test]
 fn the_running_sum_equals_the_aggregate_of_every_incident() {
-    use vigil_core::panel::{AggregateSum, WEIGHT, aggregate_chunk, aggregate_incidents};
+    use vigil_core::data::panel::{AggregateSum, WEIGHT, aggregate_chunk, aggregate_incidents};
     for frequency in [Frequency::Month, Frequency::Week, Frequency::Quarter] {
         let incidents = mixed_incidents(5_000, 7);
         let whole = aggregate_incidents(&incidents, frequency).unwrap();

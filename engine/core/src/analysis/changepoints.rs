@@ -65,11 +65,11 @@ pub fn changepoints(y: &[f64], s: &ChangepointSettings) -> Vec<usize> {
 /// `segment_start` (first period of the segment before), `mean_before`, `mean_after` (the target
 /// per period in the segments either side), `change` (after − before).
 pub fn changepoints_frame(
-    series: &[crate::series::RegionSeries],
+    series: &[crate::data::series::RegionSeries],
     level: crate::Level,
     s: &ChangepointSettings,
 ) -> Result<polars::prelude::DataFrame, crate::EngineError> {
-    use crate::period::{date_column, to_epoch_days};
+    use crate::data::period::{date_column, to_epoch_days};
     use polars::prelude::*;
     use rayon::prelude::*;
     let (mut region, mut ds, mut index, mut seg) = (vec![], vec![], vec![], vec![]);

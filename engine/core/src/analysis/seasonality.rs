@@ -225,12 +225,12 @@ pub fn seasonality(y: &[f64], first_season: usize, s: &SeasonalitySettings) -> S
 /// decomposition: one row per region with a profile and period of its window, `level,
 /// region_id, ds, value, trend, seasonal, remainder`.
 pub fn seasonality_frames(
-    series: &[crate::series::RegionSeries],
+    series: &[crate::data::series::RegionSeries],
     level: crate::Level,
     frequency: crate::Frequency,
     s: &SeasonalitySettings,
 ) -> Result<(polars::prelude::DataFrame, polars::prelude::DataFrame), crate::EngineError> {
-    use crate::period::to_epoch_days;
+    use crate::data::period::to_epoch_days;
     use chrono::Datelike;
     use polars::prelude::*;
     use rayon::prelude::*;
@@ -293,7 +293,7 @@ pub fn seasonality_frames(
     }
     let ctx = "building the seasonality table";
     let n = region.len();
-    let date = crate::period::date_column;
+    let date = crate::data::period::date_column;
     let [mean, index, lo, hi, fs, ft] = stats;
     let profile = DataFrame::new(
         n,

@@ -276,11 +276,11 @@ pub struct TrendSettings {
 /// slope (per period; per cycle for the seasonal test), intercept, direction (increasing |
 /// decreasing | no trend | insufficient data)`.
 pub fn trend_frame(
-    series: &[crate::series::RegionSeries],
+    series: &[crate::data::series::RegionSeries],
     level: crate::Level,
     s: &TrendSettings,
 ) -> Result<polars::prelude::DataFrame, crate::EngineError> {
-    use crate::period::to_epoch_days;
+    use crate::data::period::to_epoch_days;
     use polars::prelude::*;
     use rayon::prelude::*;
     type Test = fn(&[f64], &TrendSettings) -> Option<MannKendall>;
@@ -340,7 +340,8 @@ pub fn trend_frame(
     }
     let ctx = "building the trend table";
     let n = region.len();
-    let date = |name: &str, v: Vec<i32>| crate::period::date_column(name, v.into_iter().map(Some).collect());
+    let date =
+        |name: &str, v: Vec<i32>| crate::data::period::date_column(name, v.into_iter().map(Some).collect());
     let [s_, var_s, z, p, tau, slope, intercept, _] = num;
     DataFrame::new(
         n,

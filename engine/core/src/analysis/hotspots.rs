@@ -132,7 +132,7 @@ fn class_of(z: &[f64], hot: &[bool], cold: &[bool], alpha: f64) -> Option<&'stat
     }
     if mostly {
         let finite: Vec<f64> = z.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect();
-        let trend = crate::trend::mann_kendall(&finite).map_or("no trend", |m| m.direction(alpha));
+        let trend = crate::analysis::trend::mann_kendall(&finite).map_or("no trend", |m| m.direction(alpha));
         return Some(match trend {
             "increasing" => "intensifying",
             "decreasing" => "diminishing",
@@ -159,7 +159,7 @@ pub struct CellHistory {
     /// Significant after Benjamini–Hochberg within the step.
     pub significant: Vec<bool>,
     /// Mann-Kendall of the z-scores (NaN z counted as 0); `None` with fewer than 3 steps.
-    pub trend: Option<crate::trend::MannKendall>,
+    pub trend: Option<crate::analysis::trend::MannKendall>,
     /// The emerging hot-spot class.
     pub class: String,
 }
@@ -189,7 +189,7 @@ pub fn emerging_hotspots(cube: &[Vec<f64>], neighbors: &[Vec<usize>], alpha: f64
                 .collect();
             HistoryParts {
                 class: emerging_class(&z[c], &sig[c], alpha),
-                trend: crate::trend::mann_kendall(&finite),
+                trend: crate::analysis::trend::mann_kendall(&finite),
             }
             .with(
                 std::mem::take(&mut z[c]),
@@ -202,7 +202,7 @@ pub fn emerging_hotspots(cube: &[Vec<f64>], neighbors: &[Vec<usize>], alpha: f64
 
 struct HistoryParts {
     class: String,
-    trend: Option<crate::trend::MannKendall>,
+    trend: Option<crate::analysis::trend::MannKendall>,
 }
 
 impl HistoryParts {
@@ -258,14 +258,14 @@ pub struct HotspotSettings {
 /// `significant` (`hot`, `cold` or null, after BH within the step), `class`, `trend_z`, `trend_p`
 /// (Mann-Kendall of the cell's z-scores). Empty when the series are shorter than one step.
 pub fn hotspots_frame(
-    series: &[crate::series::RegionSeries],
+    series: &[crate::data::series::RegionSeries],
     country: &std::collections::HashMap<String, String>,
     s: &HotspotSettings,
 ) -> Result<polars::prelude::DataFrame, crate::EngineError> {
-    use crate::period::{date_column, to_epoch_days};
+    use crate::data::period::{date_column, to_epoch_days};
     use polars::prelude::*;
     use std::collections::BTreeMap;
-    let cells: Vec<(i64, &crate::series::RegionSeries)> = series
+    let cells: Vec<(i64, &crate::data::series::RegionSeries)> = series
         .iter()
         .filter_map(|r| {
             r.region_id

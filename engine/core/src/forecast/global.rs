@@ -4,7 +4,7 @@
 //! The backtest refits the models at every origin of the local models' backtest, on the
 //! `window` most recent training rows per region, and scores them on the same rows, so the
 //! metrics table compares like with like. Nothing observed after an origin enters a fit at
-//! that origin: the targets end at the origin and [`crate::features`] reads no later value.
+//! that origin: the targets end at the origin and [`crate::forecast::features`] reads no later value.
 
 use rayon::prelude::*;
 use vigil_models::backtest::{BacktestFallback, seasonal_naive_scale};
@@ -15,10 +15,10 @@ use vigil_models::{
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::data::series::RegionSeries;
 use crate::error::EngineError;
-use crate::features::{FEATURE_NAMES, N_FEATURES, features_at};
-use crate::forecasting::StageProgress;
-use crate::series::RegionSeries;
+use crate::forecast::features::{FEATURE_NAMES, N_FEATURES, features_at};
+use crate::forecast::progress::StageProgress;
 use chrono::Datelike;
 
 /// Settings of the global models.
@@ -433,7 +433,7 @@ mod tests {
             let s = panel(future);
             let groups: Vec<String> = s
                 .iter()
-                .map(|x| crate::features::country_of(&x.region_id))
+                .map(|x| crate::forecast::features::country_of(&x.region_id))
                 .collect();
             let cache = FeatureCache::new(&s, &groups);
             let mut bt = Backtest {
@@ -489,7 +489,7 @@ mod tests {
         let s = panel(0.0);
         let groups: Vec<String> = s
             .iter()
-            .map(|x| crate::features::country_of(&x.region_id))
+            .map(|x| crate::forecast::features::country_of(&x.region_id))
             .collect();
         let global = GlobalSettings {
             window: 24,

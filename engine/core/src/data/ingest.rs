@@ -2,11 +2,11 @@
 //! report. Every source row ends up in exactly one place: accepted, quarantined (with the rule,
 //! field, value and source row number), or excluded by the run's as-of window (counted).
 
+use crate::data::mapping::{FieldKind, FieldMap, SchemaMapping, canonical_field};
+use crate::data::period::to_epoch_days;
+use crate::data::quality::{InputQuality, Rule};
+use crate::data::read::read_columns;
 use crate::error::EngineError;
-use crate::mapping::{FieldKind, FieldMap, SchemaMapping, canonical_field};
-use crate::period::to_epoch_days;
-use crate::quality::{InputQuality, Rule};
-use crate::read::read_columns;
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use std::borrow::Cow;
@@ -352,7 +352,7 @@ static CALENDAR_DAYS: std::sync::LazyLock<std::ops::RangeInclusive<i32>> =
 /// A date given as days since 1970-01-01, as text (`2020-01-31`); days beyond the calendar's
 /// range (a date column can hold them) are written as a day count instead of failing.
 fn day_text(days: i32) -> String {
-    match crate::period::checked_from_epoch_days(days) {
+    match crate::data::period::checked_from_epoch_days(days) {
         Some(d) => d.to_string(),
         None => format!("{days} days from 1970-01-01"),
     }
@@ -942,7 +942,7 @@ pub fn ingest_chunked(
     let separator = mapping.csv.separator_byte();
     let chunk_rows = chunk_rows.max(1);
     let started = std::time::Instant::now();
-    let source = crate::read::ChunkedSource::open(path, &columns, separator, &mapping.path)?;
+    let source = crate::data::read::ChunkedSource::open(path, &columns, separator, &mapping.path)?;
     let rows = source.rows();
     // First pass: the ids alone, to find the hashes that repeat.
     let id_field = mapping.fields.get("incident_id");
@@ -989,7 +989,7 @@ pub fn ingest_chunked(
 }
 
 fn date_column(name: &str, days: Vec<i32>) -> Result<Column, EngineError> {
-    crate::period::date_column(name, days.into_iter().map(Some).collect())
+    crate::data::period::date_column(name, days.into_iter().map(Some).collect())
 }
 
 fn build_incidents(
@@ -1098,7 +1098,7 @@ pub struct JobInput<'a> {
 /// What [`ingest_job`] gives.
 pub struct IngestedJob {
     /// The accepted incidents of every input, summed by geography, category and period (see
-    /// [`crate::panel::aggregate_incidents`]): every panel of the run is built from this.
+    /// [`crate::data::panel::aggregate_incidents`]): every panel of the run is built from this.
     pub aggregated: DataFrame,
     /// Rejected rows of every input.
     pub quarantine: DataFrame,
@@ -1133,7 +1133,7 @@ pub fn ingest_job(
         let (to_sum, sum_rx) = std::sync::mpsc::sync_channel::<DataFrame>(0);
         let (to_write, write_rx) = std::sync::mpsc::sync_channel::<DataFrame>(0);
         let summer = scope.spawn(move || -> Result<_, EngineError> {
-            let mut sum = crate::panel::AggregateSum::new();
+            let mut sum = crate::data::panel::AggregateSum::new();
             let busy = each_chunk(sum_rx, |chunk| sum.add(&chunk, frequency))?;
             tracing::debug!("ingest: summing {busy:.1} s ({} cells)", sum.len());
             Ok(sum)
@@ -1218,7 +1218,7 @@ pub fn incidents_schema(inputs: &[JobInput<'_>]) -> Result<Schema, EngineError> 
         .map(|(n, t)| (PlSmallStr::from(n), t))
         .collect();
     for input in inputs {
-        let source = crate::read::source_schema(input.path, input.mapping.csv.separator_byte())?;
+        let source = crate::data::read::source_schema(input.path, input.mapping.csv.separator_byte())?;
         for extra in &input.mapping.extras {
             if schema.get(extra.as_str()).is_none() {
                 let dtype = source.get(extra.as_str()).cloned().unwrap_or(DataType::String);

@@ -3,7 +3,7 @@
 //! leaves at most a `.tmp-…` folder without a manifest, never a run that looks complete. The
 //! `latest` link moves only after the rename.
 
-use crate::classification::Classification;
+use crate::data::classification::Classification;
 use crate::error::EngineError;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};

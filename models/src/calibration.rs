@@ -11,11 +11,8 @@
 //! 0.046 → 0.063, Brier 0.108 → 0.112), because violence in 2020–21 did not follow the
 //! calibration of the years before.
 
-use polars::prelude::*;
-use vigil_models::Backtest;
-
+use crate::Backtest;
 use crate::ensemble::row_events;
-use crate::error::EngineError;
 
 /// Number of probability bins.
 pub const BINS: usize = 10;
@@ -95,45 +92,10 @@ pub fn calibration_error(rows: &[ReliabilityRow], model: &str, threshold: f64) -
         / total as f64
 }
 
-/// The table: `model, threshold, bin, lower, upper, n, mean_forecast, observed` (the last two
-/// null for an empty bin).
-pub fn reliability_frame(rows: &[ReliabilityRow]) -> Result<DataFrame, EngineError> {
-    let opt = |v: f64| (!v.is_nan()).then_some(v);
-    DataFrame::new(
-        rows.len(),
-        vec![
-            Column::new(
-                "model".into(),
-                rows.iter().map(|r| r.model.as_str()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "threshold".into(),
-                rows.iter().map(|r| r.threshold).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "bin".into(),
-                rows.iter().map(|r| r.bin as i32).collect::<Vec<_>>(),
-            ),
-            Column::new("lower".into(), rows.iter().map(|r| r.lower).collect::<Vec<_>>()),
-            Column::new("upper".into(), rows.iter().map(|r| r.upper).collect::<Vec<_>>()),
-            Column::new("n".into(), rows.iter().map(|r| r.n as u64).collect::<Vec<_>>()),
-            Column::new(
-                "mean_forecast".into(),
-                rows.iter().map(|r| opt(r.mean_forecast)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "observed".into(),
-                rows.iter().map(|r| opt(r.observed)).collect::<Vec<_>>(),
-            ),
-        ],
-    )
-    .map_err(EngineError::polars("building the reliability table"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_models::{BacktestRows, RowKey, RowValues};
+    use crate::{BacktestRows, RowKey, RowValues};
 
     /// Rows of one model with their own event probabilities `P(y ≥ 1)` and outcomes.
     fn rows(p_and_y: &[(f64, f64)]) -> BacktestRows {
@@ -230,7 +192,7 @@ pub fn fit_platt(p: &[f64], hit: &[bool]) -> Option<Platt> {
     }
     let x: Vec<f64> = p.iter().map(|v| logit(*v)).collect();
     let y: Vec<f64> = hit.iter().map(|h| f64::from(u8::from(*h))).collect();
-    let glm = vigil_models::glm::Glm::new(vigil_models::glm::Family::Binomial, 1e-6);
+    let glm = crate::glm::Glm::new(crate::glm::Family::Binomial, 1e-6);
     let fit = glm.fit(&x, 1, &y).ok()?;
     Some(Platt {
         a: fit.coef[0],

@@ -4,8 +4,8 @@
 //! events is a count of zero, never a missing row. A row with no admin unit (or no grid cell)
 //! counts in an explicit `unknown` region of its country instead of being dropped.
 
+use crate::data::period::{Frequency, from_epoch_days, to_epoch_days};
 use crate::error::EngineError;
-use crate::period::{Frequency, from_epoch_days, to_epoch_days};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -255,7 +255,7 @@ fn aggregate(incidents: &DataFrame, frequency: Frequency, sorted: bool) -> Resul
 }
 
 /// Running sum of incidents, or of aggregates of them, by the keys of [`aggregate_incidents`]:
-/// what [`crate::ingest::ingest_job`] keeps between chunks. The text keys are stored once each
+/// what [`crate::data::ingest::ingest_job`] keeps between chunks. The text keys are stored once each
 /// and rows refer to them by 4-byte codes, so the sum of a 50M-event input (3.8 million cells)
 /// holds 44 bytes a cell plus its index, where summing the chunks' aggregates again with a
 /// group-by on the six key columns (four of them text) had made that last group-by the ingest's
@@ -750,7 +750,7 @@ pub fn build_panel(incidents: &DataFrame, options: &PanelOptions) -> Result<Pane
                 .flat_map(|id| std::iter::repeat_n(id.as_str(), n_periods)),
         )
         .into_column(),
-        crate::period::date_column(
+        crate::data::period::date_column(
             "ds",
             (0..n_regions)
                 .flat_map(|_| period_days.iter().map(|&d| Some(d)))

@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 use vigil_models::GlobalModel;
 use vigil_models::metrics::ModelScores;
 
+use crate::data::period::{Frequency, to_epoch_days};
+use crate::data::series::{RegionSeries, region_series};
 use crate::error::EngineError;
-use crate::features::country_of;
-use crate::forecasting::quantile_column;
-use crate::global::{FeatureCache, GlobalForecast, predict_all};
+use crate::forecast::features::country_of;
+use crate::forecast::global::{FeatureCache, GlobalForecast, predict_all};
+use crate::forecast::tables::quantile_column;
 use crate::output::sha256_file;
-use crate::period::{Frequency, to_epoch_days};
-use crate::series::{RegionSeries, region_series};
 use crate::{Classification, Level};
 
 /// Version of the saved-model format.
@@ -157,8 +157,8 @@ pub fn model_forecast_frame(
     let n = rid.len();
     let mut cols = vec![
         Column::new("region_id".into(), rid),
-        crate::period::date_column("cutoff", cutoff)?,
-        crate::period::date_column("ds", ds)?,
+        crate::data::period::date_column("cutoff", cutoff)?,
+        crate::data::period::date_column("ds", ds)?,
         Column::new("horizon".into(), hz),
         Column::new("model".into(), model),
         Column::new("mean".into(), mean),
@@ -290,7 +290,7 @@ pub fn reproduce(run: &Path, name: &str) -> Result<(DataFrame, ModelCard), Engin
             ),
         ));
     }
-    let panel = crate::read::read_parquet(&panel_path)?;
+    let panel = crate::data::read::read_parquet(&panel_path)?;
     let series = region_series(&panel, &saved.target)?;
     let n = series.first().map_or(0, |s| s.y.len());
     if n == 0 || series.iter().any(|s| s.y.len() != n) {

@@ -1,8 +1,8 @@
 //! Integrity of a finished run: every file the manifest lists still has the sha256 it was
 //! written with, none is missing, and nothing was added beside them.
 
+use super::run::{Manifest, sha256_file};
 use crate::error::EngineError;
-use crate::output::{Manifest, sha256_file};
 use std::path::Path;
 
 /// What `vigil verify` found in a run folder.

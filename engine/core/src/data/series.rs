@@ -1,8 +1,8 @@
 //! Per-region series taken from a panel, and the simple per-region computations of the first
 //! end-to-end job: rolling change and the fallback table.
 
+use crate::data::period::{from_epoch_days, to_epoch_days};
 use crate::error::EngineError;
-use crate::period::{from_epoch_days, to_epoch_days};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@
 //!
 //! Count features are on the log1p scale (fatality counts are heavy-tailed).
 
-use crate::series::RegionSeries;
+use crate::data::series::RegionSeries;
 use chrono::Datelike;
 
 /// Names of the feature columns, in row order.
@@ -130,7 +130,7 @@ mod tests {
     use super::*;
 
     fn series(id: &str, y: Vec<f64>) -> RegionSeries {
-        crate::series::monthly_series(id, y)
+        crate::data::series::monthly_series(id, y)
     }
 
     #[test]

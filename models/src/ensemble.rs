@@ -8,7 +8,7 @@
 //! equal weights when there are none at all). For the point, the [`TOP`] best members get
 //! weights proportional to `1 / MSLE`. For the distribution, the [`STACK`] best members are
 //! stacked: the weights on a 0.1 grid of the simplex whose averaged quantiles had the lowest
-//! CRPS on those rows ([`vigil_models::stacking`]). Other members get no weight. The ensemble
+//! CRPS on those rows ([`crate::stacking`]). Other members get no weight. The ensemble
 //! row at `c` therefore uses no outcome at or after `c`, and its backtest score is honest.
 //! The final forecast uses weights from every backtest row.
 //!
@@ -17,8 +17,8 @@
 //! members' quantiles at each level (quantile averaging keeps them ordered), and event
 //! probabilities are averaged linearly.
 
-use vigil_models::metrics::{crps_quantiles, exceedance};
-use vigil_models::{Backtest, BacktestRow, BacktestRows, ModelError, RowKey, RowRef, RowValues};
+use crate::metrics::{crps_quantiles, exceedance};
+use crate::{Backtest, BacktestRow, BacktestRows, ModelError, RowKey, RowRef, RowValues};
 
 /// How many of the best members share the weight of the point forecast.
 pub const TOP: usize = 3;
@@ -110,7 +110,7 @@ fn stacked_weights(rows: &[RowRef<'_>], scored: &[(usize, f64)], n_models: usize
             }
         }
     }
-    let stacked = vigil_models::stacking::stack_crps(&q, &y, probs, STACK_STEPS);
+    let stacked = crate::stacking::stack_crps(&q, &y, probs, STACK_STEPS);
     let mut w = vec![0.0; n_models];
     for (m, v) in top.iter().zip(stacked) {
         w[*m] = v;

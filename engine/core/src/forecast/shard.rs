@@ -10,7 +10,7 @@
 //! merge reads; a shard that is rerun replaces its part.
 
 use crate::error::EngineError;
-use crate::forecasting::LocalPart;
+use crate::forecast::local::LocalPart;
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
