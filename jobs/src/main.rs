@@ -2,9 +2,13 @@
 //! the library crates; all the work happens in `vigil-core`, `vigil-models`, `vigil-report`,
 //! `vigil-share` and `vigil-api`.
 
+mod failpoint;
+mod inputs;
 mod lock;
 mod progress;
 mod runner;
+mod settings;
+mod shards;
 mod spec;
 
 use anyhow::Result;
@@ -463,8 +467,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let spec = spec::load(&run.common.spec, &overrides)?;
             match shard {
                 None => report_outcome(runner::run(&spec, &overrides, run.force, runner::Local::Here)?),
-                Some(shard) => match runner::run_shard(&spec, &overrides, shard, run.force)? {
-                    runner::ShardOutcome::Written {
+                Some(shard) => match shards::run_shard(&spec, &overrides, shard, run.force)? {
+                    shards::ShardOutcome::Written {
                         part,
                         regions,
                         seconds,
@@ -472,7 +476,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                         eprintln!("shard {shard} complete in {seconds:.1} s: {regions} regions");
                         println!("{}", part.display());
                     }
-                    runner::ShardOutcome::AlreadyDone { part } => {
+                    shards::ShardOutcome::AlreadyDone { part } => {
                         eprintln!(
                             "nothing to do: shard {shard} of this run is already written; use --force to redo it"
                         );
@@ -955,16 +959,16 @@ fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
     };
     let spec = spec::load(&common.spec, &overrides)?;
     std::fs::create_dir_all(&out)?;
-    let ing = runner::ingest_all(&spec, Some((&out.join("incidents.parquet"), "stage")))?;
+    let ing = inputs::ingest_all(&spec, Some((&out.join("incidents.parquet"), "stage")))?;
     let class = ing.classification;
     vigil_core::output::write_json(&out.join("quality.json"), &ing.quality)?;
     let mut tables = vec![("quarantine.parquet", ing.quarantine)];
     if with_panel {
-        let panel = runner::panel_of(&spec, &ing.incidents)?;
+        let panel = inputs::panel_of(&spec, &ing.incidents)?;
         tables.push(("panel.parquet", panel.frame));
         tables.push(("regions.parquet", panel.regions));
     }
-    runner::write_stage(&out, tables, class)?;
+    inputs::write_stage(&out, tables, class)?;
     println!("{}", out.display());
     Ok(())
 }

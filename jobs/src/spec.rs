@@ -814,3 +814,69 @@ impl JobSpec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::JobSpec;
+    use serde_reflection::{ContainerFormat, Format, Samples, Tracer, TracerConfig};
+
+    /// Every key a spec may hold, as `section.key`, read off the spec's own structs (what serde
+    /// accepts), so the list cannot drift from the code.
+    fn spec_keys() -> Vec<String> {
+        let mut tracer = Tracer::new(TracerConfig::default());
+        tracer
+            .trace_type::<JobSpec>(&Samples::new())
+            .expect("trace the spec");
+        let registry = tracer.registry().expect("a complete registry");
+        let Some(ContainerFormat::Struct(sections)) = registry.get("JobSpec") else {
+            panic!("JobSpec is a struct of sections");
+        };
+        let mut keys = Vec::new();
+        for section in sections {
+            let name = match &section.value {
+                Format::TypeName(n) => n,
+                Format::Seq(inner) => match inner.as_ref() {
+                    Format::TypeName(n) => n,
+                    other => panic!("section {} is a list of {other:?}", section.name),
+                },
+                other => panic!("section {} is {other:?}", section.name),
+            };
+            let Some(ContainerFormat::Struct(fields)) = registry.get(name) else {
+                panic!("section {} ({name}) is a struct", section.name);
+            };
+            keys.extend(fields.iter().map(|f| format!("{}.{}", section.name, f.name)));
+        }
+        keys
+    }
+
+    #[test]
+    fn every_spec_key_is_documented_in_jobs_md_and_nothing_else_is() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/jobs.md");
+        let text = std::fs::read_to_string(&path).expect("docs/jobs.md");
+        // table rows whose first cell is a back-quoted `section.key`
+        let documented: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once('`').map(|(k, _)| k))
+            .filter(|k| k.contains('.') && !k.contains(' '))
+            .collect();
+        let keys = spec_keys();
+        assert!(keys.len() > 30, "the spec has {} keys", keys.len());
+        let missing: Vec<&String> = keys
+            .iter()
+            .filter(|k| !documented.contains(&k.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/jobs.md does not document these spec keys (add a row `| `section.key` | type | default | meaning |`): {missing:?}"
+        );
+        let unknown: Vec<&&str> = documented
+            .iter()
+            .filter(|d| !keys.iter().any(|k| k == **d))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "docs/jobs.md documents keys the spec does not accept: {unknown:?}"
+        );
+    }
+}

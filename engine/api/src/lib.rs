@@ -363,9 +363,7 @@ async fn list_tables(
             &caller,
             "table",
             &base,
-            table::TABLES
-                .iter()
-                .filter_map(|(name, file)| Some((*name, r.output(file).ok()?))),
+            table::tables().filter_map(|(name, file)| Some((name, r.output(file).ok()?))),
         );
         Ok(Json(json!({ "run_id": r.manifest.run_id, "tables": tables })))
     })

@@ -8,31 +8,18 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use std::collections::BTreeSet;
 use vigil_core::Classification;
+use vigil_core::output::catalogue;
 
-/// The tables the API serves: (name in the URL, file in the run folder). Event-level files
-/// (`incidents.parquet`, `quarantine.parquet`) are not served: they stay in the run folder for
-/// the analysts who run the job; headquarters pulls aggregates.
-pub(crate) const TABLES: [(&str, &str); 15] = [
-    ("trends", "trend.parquet"),
-    ("forecasts", "forecasts.parquet"),
-    ("alerts", "alerts.parquet"),
-    ("hotspots", "hotspots.parquet"),
-    ("metrics", "metrics.parquet"),
-    ("skill", "skill.parquet"),
-    ("backtest", "backtest.parquet"),
-    ("reliability", "reliability.parquet"),
-    ("reconciled", "reconciled.parquet"),
-    ("seasonality", "seasonality.parquet"),
-    ("decomposition", "decomposition.parquet"),
-    ("changepoints", "changepoints.parquet"),
-    ("change", "change.parquet"),
-    ("panel", "panel.parquet"),
-    ("regions", "regions.parquet"),
-];
+/// The tables the API serves: (name in the URL, file in the run folder), from the outputs
+/// catalogue. Event-level files (`incidents.parquet`, `quarantine.parquet`) are not served: they
+/// stay in the run folder for the analysts who run the job; headquarters pulls aggregates.
+pub(crate) fn tables() -> impl Iterator<Item = (&'static str, &'static str)> {
+    catalogue::served().filter_map(|o| Some((o.table?, o.file)))
+}
 
 /// The file behind table `name`.
 pub(crate) fn table_file(name: &str) -> Option<&'static str> {
-    TABLES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    catalogue::by_table(name).map(|o| o.file)
 }
 
 /// Query parameters a table request may carry.

@@ -283,6 +283,133 @@ pub fn alerts_frame(alerts: &[Alert]) -> Result<DataFrame, EngineError> {
     .map_err(EngineError::polars("building the alerts table"))
 }
 
+/// Classes of the hot-spot analysis that count as emerging for an alert.
+const EMERGING: [&str; 3] = ["new hot spot", "consecutive hot spot", "intensifying hot spot"];
+
+/// The alert stage of a run: joins the published model's event probabilities (the ensemble,
+/// else each region's chosen model), surges against the previous run's forecasts, emerging hot
+/// spots mapped from their PRIO-GRID cells to the job's regions through the incidents, and
+/// drivers from the hurdle (else the first global) model, then raises the alerts.
+///
+/// `previous` is the previous complete run of the job (its id and `forecasts.parquet`), if
+/// there is one; `incidents` the aggregated incidents the panels are built from.
+///
+/// # Errors
+///
+/// When the previous forecasts, the hot-spot table or the incidents lack a column read here.
+pub fn alert_table(
+    level: crate::Level,
+    incidents: &DataFrame,
+    series: &[RegionSeries],
+    fc: &crate::forecast::stage::ForecastStage,
+    hotspots: &DataFrame,
+    previous: Option<(&str, &std::path::Path)>,
+    settings: &AlertSettings,
+) -> Result<DataFrame, EngineError> {
+    use std::collections::BTreeSet;
+    let probabilities: Vec<Vec<[f64; 2]>> = (0..series.len())
+        .map(|r| {
+            let m = fc.published_model(r);
+            fc.events[m][r].clone()
+        })
+        .collect();
+    let hurdle = crate::forecast::catalogue::Model::Hurdle.as_str();
+    let explain_models = fc
+        .global_models
+        .iter()
+        .find(|(n, _)| n == hurdle)
+        .or_else(|| fc.global_models.first())
+        .map(|(_, m)| m.as_slice());
+    let groups: Vec<String> = series
+        .iter()
+        .map(|s| crate::forecast::features::country_of(&s.region_id))
+        .collect();
+    let cache = explain_models.map(|_| FeatureCache::new(series, &groups));
+    let explain = explain_models.zip(cache.as_ref());
+
+    let mut previous_forecasts = BTreeMap::new();
+    if let Some((prev_id, prev_forecasts)) = previous
+        && let Some(last) = series.first().and_then(|s| s.ds.last().copied())
+    {
+        let df = crate::data::read::read_parquet(prev_forecasts)?;
+        previous_forecasts = previous_q95(&df, last, prev_id)?;
+        tracing::info!(
+            "alerts: surges against run {prev_id} ({} regions forecast)",
+            previous_forecasts.len()
+        );
+    } else {
+        tracing::info!("alerts: no earlier run of this job, so no surge alerts");
+    }
+
+    // emerging hot-spot cells → the job's regions that hold events in them
+    let ctx = "joining emerging hot spots to the job's regions";
+    let int64 = |df: &DataFrame, name: &str| -> Result<Int64Chunked, EngineError> {
+        let c = df
+            .column(name)
+            .and_then(|c| c.cast(&DataType::Int64))
+            .map_err(EngineError::polars(ctx))?;
+        Ok(c.i64().map_err(EngineError::polars(ctx))?.clone())
+    };
+    let ids = int64(hotspots, "grid_id")?;
+    let classes = hotspots
+        .column("class")
+        .and_then(|c| c.str().cloned())
+        .map_err(EngineError::polars(ctx))?;
+    let mut emerging: BTreeMap<i64, String> = BTreeMap::new();
+    for (g, c) in ids.iter().zip(classes.iter()) {
+        if let (Some(g), Some(c)) = (g, c)
+            && EMERGING.contains(&c)
+        {
+            emerging.insert(g, c.to_string());
+        }
+    }
+    let text = |name: &str| -> Result<Vec<Option<String>>, EngineError> {
+        Ok(incidents
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(EngineError::polars(ctx))?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect())
+    };
+    let (cc, a1, a2) = (text("country_code")?, text("admin1")?, text("admin2")?);
+    let grid = int64(incidents, "grid_id")?;
+    let mut cells: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for i in 0..incidents.height() {
+        let Some(g) = grid.get(i).filter(|g| emerging.contains_key(g)) else {
+            continue;
+        };
+        let unknown = crate::data::panel::UNKNOWN;
+        let id = crate::data::panel::region_id(
+            level,
+            cc[i].as_deref().unwrap_or(unknown),
+            a1[i].as_deref().unwrap_or(unknown),
+            a2[i].as_deref().unwrap_or(unknown),
+            Some(g),
+        );
+        cells.entry(id).or_default().insert(g);
+    }
+    let hot: BTreeMap<String, Vec<(i64, String)>> = cells
+        .into_iter()
+        .map(|(id, gs)| (id, gs.into_iter().map(|g| (g, emerging[&g].clone())).collect()))
+        .collect();
+
+    let got = alerts(
+        &AlertInputs {
+            series,
+            events: fc.thresholds,
+            probabilities: &probabilities,
+            explain,
+            previous_q95: &previous_forecasts,
+            hotspots: &hot,
+        },
+        settings,
+    );
+    let high = got.iter().filter(|a| a.level == AlertLevel::High).count();
+    tracing::info!("alerts: {} region-horizons, {high} high", got.len());
+    alerts_frame(&got)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

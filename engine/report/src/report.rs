@@ -14,6 +14,7 @@ use std::path::Path;
 use vigil_core::Classification;
 use vigil_core::data::read::{float_values, text_values};
 use vigil_core::error::EngineError;
+use vigil_core::output::catalogue;
 
 /// What the report says about the run itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +69,7 @@ fn count(v: f64) -> String {
 /// Key findings in words, from the run's tables.
 pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
     let mut out = Vec::new();
-    let regions = read(dir, "regions.parquet")?;
+    let regions = read(dir, catalogue::REGIONS.file)?;
     let names: BTreeMap<String, String> = text_values(&regions, "region_id")?
         .into_iter()
         .zip(text_values(&regions, "region_name")?)
@@ -79,7 +80,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
         .unwrap_or_default();
     // Only the last month's rows of the change table are needed; it has a row per region and
     // month at every level (36M rows at 50k regions), so read the last month alone.
-    let path = dir.join("change.parquet");
+    let path = dir.join(catalogue::CHANGE.file);
     let ctx = || format!("reading {}", path.display());
     let scan = vigil_core::data::read::scan_parquet(&path)?;
     let last = scan
@@ -148,7 +149,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
             count(sum[i])
         ));
     }
-    let alerts = read(dir, "alerts.parquet")?;
+    let alerts = read(dir, catalogue::ALERTS.file)?;
     let levels = text_values(&alerts, "level")?;
     let alert_regions = text_values(&alerts, "region_id")?;
     let high: std::collections::BTreeSet<&String> = alert_regions
@@ -164,7 +165,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
             high.len()
         ));
     }
-    let hot = read(dir, "hotspots.parquet")?;
+    let hot = read(dir, catalogue::HOTSPOTS.file)?;
     let (cells, classes) = (float_values(&hot, "grid_id")?, text_values(&hot, "class")?);
     let mut by_class: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
     for (g, c) in cells.iter().zip(&classes) {
@@ -179,7 +180,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
             "{new} PRIO-GRID cells are new hot spots and {consecutive} are consecutive hot spots in the latest year."
         ));
     }
-    let metrics = read(dir, "metrics.parquet")?;
+    let metrics = read(dir, catalogue::METRICS.file)?;
     let (models, msle) = (text_values(&metrics, "model")?, float_values(&metrics, "msle")?);
     let horizon = float_values(&metrics, "horizon")?;
     let overall = |m: &str| {
@@ -205,7 +206,7 @@ pub fn findings(dir: &Path) -> Result<Vec<String>, EngineError> {
 /// How to read the fan charts, with how often the published model's bands held the outcome on
 /// the backtest (so a reader knows whether "95%" means 95%).
 fn fan_chart_note(dir: &Path) -> Result<String, EngineError> {
-    let metrics = read(dir, "metrics.parquet")?;
+    let metrics = read(dir, catalogue::METRICS.file)?;
     let models = text_values(&metrics, "model")?;
     let horizon = float_values(&metrics, "horizon")?;
     // Runs made before the 95% band have no coverage_95: their report says nothing about it.
@@ -300,7 +301,7 @@ pub fn render(dir: &Path, meta: &ReportMeta, provenance: &Provenance) -> Result<
     w(&mut h, "</ul>");
 
     // alerts
-    let alerts = read(dir, "alerts.parquet")?;
+    let alerts = read(dir, catalogue::ALERTS.file)?;
     let (ids, levels) = (text_values(&alerts, "region_id")?, text_values(&alerts, "level")?);
     let (reasons, drivers) = (text_values(&alerts, "reasons")?, text_values(&alerts, "drivers")?);
     let (p_any, p_major, horizon) = (
@@ -308,7 +309,7 @@ pub fn render(dir: &Path, meta: &ReportMeta, provenance: &Provenance) -> Result<
         float_values(&alerts, "p_major")?,
         float_values(&alerts, "horizon")?,
     );
-    let regions = read(dir, "regions.parquet")?;
+    let regions = read(dir, catalogue::REGIONS.file)?;
     let names: BTreeMap<String, String> = text_values(&regions, "region_id")?
         .into_iter()
         .zip(text_values(&regions, "region_name")?)
@@ -376,7 +377,7 @@ pub fn render(dir: &Path, meta: &ReportMeta, provenance: &Provenance) -> Result<
          binomial and hurdle) and their ensemble, each scored on a rolling-origin backtest; trends \
          from Mann-Kendall tests with Sen's slope; hot spots from Getis-Ord Gi* on PRIO-GRID cells.</p>",
     );
-    let qpath = dir.join("quality.json");
+    let qpath = dir.join(catalogue::QUALITY.file);
     let quality: serde_json::Value = std::fs::read_to_string(&qpath)
         .map_err(|e| EngineError::io(&qpath, e))
         .and_then(|t| {
@@ -438,7 +439,7 @@ pub fn render(dir: &Path, meta: &ReportMeta, provenance: &Provenance) -> Result<
 
 /// The provenance list of a finished run: the manifest's outputs without the report itself.
 pub fn provenance_from_manifest(run: &Path) -> Result<Provenance, EngineError> {
-    let path = run.join("manifest.json");
+    let path = run.join(catalogue::MANIFEST.file);
     let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
     let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| EngineError::Json {
         path: path.clone(),

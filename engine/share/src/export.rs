@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use vigil_core::data::panel::{Level, region_id};
 use vigil_core::data::read::{read_parquet, text_values};
 use vigil_core::error::EngineError;
+use vigil_core::output::catalogue;
 use vigil_core::output::{Manifest, sha256_bytes, sha256_file};
 
 /// Outputs an agreement can allow (what `export` can build).
@@ -328,7 +329,7 @@ pub fn export(
             check.unlisted.len()
         )));
     }
-    let mpath = run.join("manifest.json");
+    let mpath = run.join(catalogue::MANIFEST.file);
     let manifest: Manifest =
         serde_json::from_str(&std::fs::read_to_string(&mpath).map_err(|e| EngineError::io(&mpath, e))?)
             .map_err(|e| EngineError::Json {
@@ -336,8 +337,8 @@ pub fn export(
                 source: e,
             })?;
 
-    let regions = read_parquet(&run.join("regions.parquet"))?;
-    let panel = read_parquet(&run.join("panel.parquet"))?;
+    let regions = read_parquet(&run.join(catalogue::REGIONS.file))?;
+    let panel = read_parquet(&run.join(catalogue::PANEL.file))?;
     let ids = text_values(&regions, "region_id")?;
     let levels = text_values(&regions, "level")?;
     let codes = text_values(&regions, "country_code")?;

@@ -61,6 +61,24 @@ fn the_monthly_job_writes_a_complete_run_and_reruns_byte_identically() {
             "{f} missing from {listed:?}"
         );
     }
+    // every file of the run is in the outputs catalogue, and every file the catalogue names
+    // without a variable part is in the run (the monthly job is an admin-1 job: it reconciles)
+    for p in &listed {
+        let file = p.to_str().unwrap();
+        assert!(
+            vigil_core::output::catalogue::find(file).is_some(),
+            "{file} is not in the outputs catalogue (engine/core/src/output/catalogue.rs)"
+        );
+    }
+    for o in vigil_core::output::catalogue::OUTPUTS {
+        if !o.file.contains('<') {
+            assert!(
+                listed.iter().any(|p| p == Path::new(o.file)),
+                "{} is in the catalogue but not in the run: {listed:?}",
+                o.file
+            );
+        }
+    }
     let charts: Vec<_> = listed.iter().filter(|p| p.starts_with("charts")).collect();
     assert_eq!(
         charts.len(),

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod cli;
+mod docs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

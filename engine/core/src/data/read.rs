@@ -251,3 +251,24 @@ pub fn float_values(df: &DataFrame, name: &str) -> Result<Vec<f64>, EngineError>
         .map(|v| v.unwrap_or(f64::NAN))
         .collect())
 }
+
+/// Region id → the text column `column` of a panel's region table (`region_name`,
+/// `country_code`, …); regions with a null in either column are left out.
+pub fn region_lookup(
+    regions: &DataFrame,
+    column: &str,
+) -> Result<std::collections::HashMap<String, String>, EngineError> {
+    let ctx = format!("reading region_id and {column} of a region table");
+    let text = |name: &str| {
+        regions
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(EngineError::polars(ctx.clone()))
+    };
+    let (ids, values) = (text("region_id")?, text(column)?);
+    Ok(ids
+        .iter()
+        .zip(values.iter())
+        .filter_map(|(i, v)| Some((i?.to_string(), v?.to_string())))
+        .collect())
+}

@@ -73,6 +73,29 @@ impl Model {
         Model::Ensemble,
     ];
 
+    /// The models the skill-by-horizon chart draws, in legend order: the pooled models and the
+    /// strongest local ones (skill.parquet holds every model).
+    pub const SKILL_CHART: [Model; 8] = [
+        Model::Ensemble,
+        Model::Hurdle,
+        Model::GlobalNb,
+        Model::Conflictology,
+        Model::WindowMean,
+        Model::AutoEts,
+        Model::Tsb,
+        Model::Naive,
+    ];
+
+    /// The models the reliability diagram draws, in legend order: the pooled models and the
+    /// baselines that give probabilities worth comparing.
+    pub const RELIABILITY_CHART: [Model; 5] = [
+        Model::Ensemble,
+        Model::Hurdle,
+        Model::GlobalNb,
+        Model::Conflictology,
+        Model::Naive,
+    ];
+
     /// The model's name in specs and in every output table.
     pub fn as_str(self) -> &'static str {
         match self {

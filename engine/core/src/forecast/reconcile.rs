@@ -14,6 +14,7 @@
 use polars::prelude::*;
 use std::collections::BTreeMap;
 
+use crate::data::series::{RegionSeries, region_series};
 use crate::error::EngineError;
 
 /// One region's point forecasts by horizon at one level.
@@ -259,6 +260,89 @@ pub fn reconciled_frame(levels: &[Vec<Reconciled>]) -> Result<DataFrame, EngineE
         ],
     )
     .map_err(EngineError::polars("building the reconciled forecast table"))
+}
+
+/// The forecast a level publishes for each region ([`ForecastStage::published_model`]: the
+/// ensemble when the job runs it, else the region's chosen model), with its parent from `parent`.
+///
+/// [`ForecastStage::published_model`]: crate::forecast::stage::ForecastStage::published_model
+pub fn published_forecasts(
+    series: &[RegionSeries],
+    fc: &crate::forecast::stage::ForecastStage,
+    parent: impl Fn(&str) -> Option<String>,
+) -> Vec<LevelForecast> {
+    series
+        .iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let m = fc.published_model(r);
+            let f = &fc.forecasts[m][r];
+            LevelForecast {
+                region_id: s.region_id.clone(),
+                parent_id: parent(&s.region_id),
+                model: f.model.clone(),
+                base: f.forecast.mean.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The bottom level under admin-1 units: the piece of each PRIO-GRID cell inside each unit
+/// (`<country>/<admin1>/pg<gid>`; a cell that straddles a border has a piece on each side, so
+/// pieces nest where whole cells do not), with its mean over the last `window` periods as base
+/// forecast for each of `horizon` horizons. The base forecasts only set each piece's share of
+/// its unit's reconciled forecast.
+///
+/// `incidents` are the aggregated incidents panels are built from and `panel` the job's panel
+/// options (its level is replaced by admin-2 here).
+///
+/// # Errors
+///
+/// When the incidents lack `grid_id` or the pieces' panel cannot be built.
+pub fn grid_pieces(
+    incidents: &DataFrame,
+    panel: &crate::data::panel::PanelOptions,
+    target: &str,
+    (window, horizon): (usize, usize),
+    parent: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<LevelForecast>, EngineError> {
+    let ctx = "relabelling incidents by grid cell";
+    // an admin-2 panel whose admin-2 names are the cells builds exactly these pieces
+    let cells: Vec<Option<String>> = incidents
+        .column("grid_id")
+        .and_then(|c| c.cast(&DataType::Int64))
+        .map_err(EngineError::polars(ctx))?
+        .i64()
+        .map_err(EngineError::polars(ctx))?
+        .iter()
+        .map(|g| g.map(|g| format!("pg{g}")))
+        .collect();
+    let mut relabelled = incidents.clone();
+    relabelled
+        .with_column(Column::new("admin2".into(), cells))
+        .map_err(EngineError::polars(ctx))?;
+    let opts = crate::data::panel::PanelOptions {
+        level: crate::Level::Admin2,
+        ..panel.clone()
+    };
+    let s = region_series(
+        &crate::data::panel::build_panel(&relabelled, &opts)?.frame,
+        target,
+    )?;
+    tracing::info!("reconcile: {} grid-cell pieces of admin-1 units", s.len());
+    let w = window.max(1);
+    Ok(s.iter()
+        .map(|s| {
+            let tail = &s.y[s.y.len().saturating_sub(w)..];
+            let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
+            LevelForecast {
+                region_id: s.region_id.clone(),
+                parent_id: parent(&s.region_id),
+                model: crate::forecast::catalogue::Model::WindowMean.as_str().into(),
+                base: vec![mean; horizon],
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -312,3 +312,119 @@ pub fn reproduce(run: &Path, name: &str) -> Result<(DataFrame, ModelCard), Engin
     let frame = model_forecast_frame(&series, &forecast, &saved.probs, saved.events, saved.frequency)?;
     Ok((frame, card))
 }
+
+/// What a model card says about the job that trained the model.
+#[derive(Debug, Clone)]
+pub struct CardJob<'a> {
+    /// The panel column forecast.
+    pub target: &'a str,
+    /// The job's geographic level.
+    pub level: Level,
+    /// The panel's period.
+    pub frequency: Frequency,
+    /// Periods of history the global models train on (the spec's `forecast.global_window`).
+    pub global_window: usize,
+    /// Ridge penalty of the global models.
+    pub l2: f64,
+    /// sha256 of the job spec's bytes.
+    pub spec_sha256: String,
+}
+
+/// Saves every global model of the run with its card and forecast under `models/<name>/`
+/// (`model.json`, `forecast.parquet`, `card.json`), after panel.parquet, whose hash the card
+/// records.
+///
+/// # Errors
+///
+/// When panel.parquet is not yet in the run, or a file cannot be written.
+pub fn save_models(
+    writer: &mut crate::output::RunWriter,
+    series: &[RegionSeries],
+    fc: &crate::forecast::stage::ForecastStage,
+    job: &CardJob<'_>,
+    class: Classification,
+) -> Result<(), EngineError> {
+    use crate::forecast::catalogue::Model;
+    let panel_sha256 = writer
+        .outputs()
+        .iter()
+        .find(|o| o.file == "panel.parquet")
+        .map(|o| o.sha256.clone())
+        .ok_or_else(|| EngineError::Run {
+            path: writer.dir().to_path_buf(),
+            message: "the panel must be written before the models that read it".into(),
+        })?;
+    for (name, horizons) in &fc.global_models {
+        let Some(m) = fc.backtest.models.iter().position(|x| x == name) else {
+            continue;
+        };
+        let dir = format!("models/{name}");
+        let path = writer.dir().join(&dir);
+        std::fs::create_dir_all(&path).map_err(|e| EngineError::io(&path, e))?;
+        let saved = SavedModel {
+            format: FORMAT,
+            name: name.clone(),
+            target: job.target.to_string(),
+            level: job.level,
+            frequency: job.frequency,
+            probs: vigil_models::DEFAULT_PROBS.to_vec(),
+            events: fc.thresholds,
+            horizons: horizons.clone(),
+        };
+        writer.write_json(
+            &format!("{dir}/model.json"),
+            &saved,
+            class,
+            &format!("the fitted {name} model, one per horizon"),
+        )?;
+        let forecast = GlobalForecast {
+            models: horizons.clone(),
+            forecasts: fc.forecasts[m].clone(),
+            events: fc.events[m].clone(),
+        };
+        let mut df = model_forecast_frame(
+            series,
+            &forecast,
+            &vigil_models::DEFAULT_PROBS,
+            fc.thresholds,
+            job.frequency,
+        )?;
+        writer.write_parquet(
+            &format!("{dir}/forecast.parquet"),
+            &mut df,
+            class,
+            &format!("the forecast of {name}, reproducible with `vigil forecast --model RUN/{name}`"),
+        )?;
+        let sha = |file: &str| sha256_file(&writer.dir().join(format!("{dir}/{file}")));
+        let card = ModelCard {
+            model: name.clone(),
+            description: if name == Model::Hurdle.as_str() {
+                "logistic GLM for P(any fatality) and a negative binomial GLM for the count once positive, one per horizon, pooled across regions".into()
+            } else {
+                "negative binomial (NB2) GLM with ML dispersion, one per horizon, pooled across regions"
+                    .into()
+            },
+            run_id: writer.run_id().to_string(),
+            classification: class,
+            engine_version: crate::VERSION.to_string(),
+            training: training_window(series, horizons, job.global_window),
+            panel_sha256: panel_sha256.clone(),
+            spec_sha256: job.spec_sha256.clone(),
+            model_sha256: sha("model.json")?,
+            forecast_sha256: sha("forecast.parquet")?,
+            features: horizons.first().map(|h| h.features.clone()).unwrap_or_default(),
+            l2: job.l2,
+            dispersion: horizons.iter().map(|h| h.dispersion).collect(),
+            backtest: card_scores(&fc.summary, name),
+        };
+        writer.write_json(
+            &format!("{dir}/card.json"),
+            &card,
+            class,
+            &format!(
+                "model card of {name}: training window, hashes, features, hyperparameters, backtest scores"
+            ),
+        )?;
+    }
+    Ok(())
+}

@@ -2,9 +2,11 @@
 //!
 //! [`run`] writes a run folder atomically (a hidden temporary folder, the manifest last, then a
 //! rename and the `latest` link), with the parquet and JSON writers every stage's tables go
-//! through; [`integrity`] checks a finished run against its manifest. The items of [`run`] are
-//! re-exported here, so callers write `output::RunWriter`.
+//! through; [`integrity`] checks a finished run against its manifest; [`catalogue`] lists every
+//! file a run folder holds. The items of [`run`] are re-exported here, so callers write
+//! `output::RunWriter`.
 
+pub mod catalogue;
 pub mod integrity;
 pub mod run;
 

@@ -178,6 +178,28 @@ impl RunWriter {
         self.record(file, Some(df.height() as u64), classification, description)
     }
 
+    /// Writes the table of catalogue entry `output` (see [`super::catalogue`]) and records it
+    /// with the entry's description.
+    pub fn write_table(
+        &mut self,
+        output: &super::catalogue::Output,
+        df: &mut DataFrame,
+        classification: Classification,
+    ) -> Result<(), EngineError> {
+        self.write_parquet(output.file, df, classification, output.description)
+    }
+
+    /// Records the file of catalogue entry `output`, written by someone else into
+    /// [`RunWriter::dir`], with the entry's description.
+    pub fn record_output(
+        &mut self,
+        output: &super::catalogue::Output,
+        rows: Option<u64>,
+        classification: Classification,
+    ) -> Result<(), EngineError> {
+        self.record(output.file, rows, classification, output.description)
+    }
+
     /// Writes a value as pretty JSON and records it.
     pub fn write_json<T: Serialize>(
         &mut self,
