@@ -57,7 +57,7 @@ pub fn ingest_all(spec: &ValidSpec, incidents_file: Option<(&Path, &str)>) -> Re
         )?),
         None => None,
     };
-    let job = ingest_job(&inputs, spec.frequency, CHUNK_ROWS, writer)?;
+    let job = ingest_job(&inputs, spec.panel.frequency, CHUNK_ROWS, writer)?;
     for q in &job.quality {
         tracing::info!(
             "ingested {}: {} rows read, {} accepted, {} quarantined, {} after the as-of date",

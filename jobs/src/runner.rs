@@ -21,7 +21,7 @@ use vigil_core::analysis::hotspots::hotspots_frame;
 use vigil_core::analysis::seasonality::seasonality_frames;
 use vigil_core::analysis::trend::trend_frame;
 use vigil_core::data::panel::{Panel, PanelReport, build_panel};
-use vigil_core::data::quality::{GateResult, InputQuality, QualityGates};
+use vigil_core::data::quality::{GateResult, InputQuality};
 use vigil_core::data::read::region_lookup;
 use vigil_core::data::series::{Fallback, RegionSeries, fallbacks_frame, level_change, region_series};
 use vigil_core::forecast::reconcile::{
@@ -192,7 +192,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     run.warnings.extend(backtest_fallback_warning(
         &fc.backtest,
         series.len(),
-        spec.origins,
+        spec.backtest.origins,
     ));
     let trends = run.stage("trends", |r| r.trends(&series))?;
     let hotspots = run.stage("hotspots", |r| r.hotspots(&ing.incidents))?;
@@ -287,10 +287,7 @@ impl Run<'_> {
                 ));
             }
         }
-        let gates = QualityGates {
-            max_quarantined_fraction: self.spec.max_quarantined_fraction,
-        }
-        .check(&ing.quality);
+        let gates = self.spec.quality.check(&ing.quality);
         let mut quarantine = ing.quarantine.sort(
             ["source_file", "source_row", "rule"],
             SortMultipleOptions::default(),
@@ -331,15 +328,15 @@ impl Run<'_> {
     /// The backtest and forecasts of every model, here or from the shards' parts.
     fn forecast(&mut self, panel: &Panel) -> Result<(Vec<RegionSeries>, ForecastStage)> {
         let spec = self.spec;
-        let series = region_series(&panel.frame, &spec.target)?;
+        let series = region_series(&panel.frame, &spec.forecast.target)?;
         let models = spec.local_models()?;
         tracing::info!(
             "backtest: {} regions × {} origins (step {}) × {} models, horizons 1..{}",
             series.len(),
-            spec.origins,
-            spec.step,
+            spec.backtest.origins,
+            spec.backtest.step,
             models.len(),
-            spec.horizon
+            spec.forecast.horizon
         );
         let fc = match self.local {
             Local::Here => run_forecasts(&series, &models, &spec.backtest(), &spec.pooled())?,
@@ -356,7 +353,7 @@ impl Run<'_> {
     fn score(&mut self, series: &[RegionSeries], fc: &mut ForecastStage) -> Result<Scored> {
         let spec = self.spec;
         let probs = spec.backtest().probs;
-        let forecasts = forecasts_frame(series, fc, &probs, spec.frequency)?;
+        let forecasts = forecasts_frame(series, fc, &probs, spec.panel.frequency)?;
         let path = self.writer.dir().join(catalogue::BACKTEST.file);
         let rows = write_backtest(&path, series, &fc.backtest, (self.class, &self.id))?;
         self.writer
@@ -408,7 +405,7 @@ impl Run<'_> {
         fc: &ForecastStage,
     ) -> Result<(Option<DataFrame>, LevelSeries)> {
         let spec = self.spec;
-        let above: &[Level] = match spec.level {
+        let above: &[Level] = match spec.panel.level {
             Level::Admin1 => &[Level::Country],
             Level::Admin2 => &[Level::Country, Level::Admin1],
             Level::Country | Level::Grid => return Ok((None, Vec::new())),
@@ -420,7 +417,7 @@ impl Run<'_> {
         for (i, level) in above.iter().enumerate() {
             let s = region_series(
                 &build_panel(incidents, &spec.panel_options_at(*level))?.frame,
-                &spec.target,
+                &spec.forecast.target,
             )?;
             tracing::info!(
                 "reconcile: forecasting {} {level} regions with the same models",
@@ -432,15 +429,15 @@ impl Run<'_> {
             kept.push((*level, s));
         }
         levels.push((
-            spec.level.as_str().to_string(),
+            spec.panel.level.as_str().to_string(),
             published_forecasts(series, fc, parent),
         ));
-        if spec.level == Level::Admin1 {
+        if spec.panel.level == Level::Admin1 {
             let pieces = grid_pieces(
                 incidents,
                 &spec.panel_options(),
-                &spec.target,
-                (spec.model_window, spec.horizon),
+                &spec.forecast.target,
+                (spec.backtest.window, spec.forecast.horizon),
                 parent,
             )?;
             levels.push(("grid".to_string(), pieces));
@@ -459,10 +456,14 @@ impl Run<'_> {
     /// Trend tests, seasonal profiles with their decomposition, and change points.
     fn trends(&mut self, series: &[RegionSeries]) -> Result<Trends> {
         let spec = self.spec;
-        let trend = trend_frame(series, spec.level, &spec.trend())?;
-        let (seasonality, decomposition) =
-            seasonality_frames(series, spec.level, spec.frequency, &spec.seasonality())?;
-        let changepoints = changepoints_frame(series, spec.level, &spec.changepoints())?;
+        let trend = trend_frame(series, spec.panel.level, &spec.trends.trend)?;
+        let (seasonality, decomposition) = seasonality_frames(
+            series,
+            spec.panel.level,
+            spec.panel.frequency,
+            &spec.trends.seasonality,
+        )?;
+        let changepoints = changepoints_frame(series, spec.panel.level, &spec.trends.changepoints)?;
         Ok(Trends {
             trend,
             seasonality,
@@ -481,10 +482,10 @@ impl Run<'_> {
             regions: grid_regions,
             ..
         } = build_panel(incidents, &spec.panel_options_at(Level::Grid))?;
-        let grid_series = region_series(&grid_frame, &spec.target)?;
+        let grid_series = region_series(&grid_frame, &spec.forecast.target)?;
         drop(grid_frame);
         let cell_country = region_lookup(&grid_regions, "country_code")?;
-        let table = hotspots_frame(&grid_series, &cell_country, &spec.hotspots())?;
+        let table = hotspots_frame(&grid_series, &cell_country, &spec.trends.hotspots)?;
         // country code → name, through the cells
         let cell_names = region_lookup(&grid_regions, "country")?;
         let country_names: HashMap<String, String> = cell_country
@@ -509,7 +510,7 @@ impl Run<'_> {
         let previous = previous_run(&self.job_dir, &self.id, &spec.as_of.to_string())
             .map(|(id, dir)| (id, dir.join(catalogue::FORECASTS.file)));
         Ok(alert_table(
-            spec.level,
+            spec.panel.level,
             incidents,
             series,
             fc,
@@ -533,7 +534,7 @@ impl Run<'_> {
     ) -> Result<()> {
         let spec = self.spec;
         let path = self.writer.dir().join(catalogue::CHANGE.file);
-        let schema = level_change(spec.level, &[], spec.window)?
+        let schema = level_change(spec.panel.level, &[], spec.trends.change_window)?
             .schema()
             .as_ref()
             .clone();
@@ -541,7 +542,7 @@ impl Run<'_> {
         let mut above = above;
         for level in Level::ALL {
             let built;
-            let s: &[RegionSeries] = if level == spec.level {
+            let s: &[RegionSeries] = if level == spec.panel.level {
                 series
             } else if level == Level::Grid {
                 grid_series
@@ -551,11 +552,11 @@ impl Run<'_> {
             } else {
                 built = region_series(
                     &build_panel(incidents, &spec.panel_options_at(level))?.frame,
-                    &spec.target,
+                    &spec.forecast.target,
                 )?;
                 &built
             };
-            out.write(&level_change(level, s, spec.window)?)?;
+            out.write(&level_change(level, s, spec.trends.change_window)?)?;
         }
         let rows = out.finish()?;
         self.writer

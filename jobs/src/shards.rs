@@ -5,7 +5,6 @@ use crate::spec::{Overrides, ValidSpec};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vigil_core::data::quality::QualityGates;
 use vigil_core::data::series::{RegionSeries, region_series};
 use vigil_core::forecast::local::{LocalPart, local_part, merge_local_parts};
 use vigil_core::forecast::shard::{PartHeader, Shard, read_part, write_part};
@@ -39,10 +38,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
         shard.count
     );
     let ing = ingest_all(spec, None)?;
-    let gates = QualityGates {
-        max_quarantined_fraction: spec.max_quarantined_fraction,
-    }
-    .check(&ing.quality);
+    let gates = spec.quality.check(&ing.quality);
     if !gates.passed {
         anyhow::bail!(
             "shard {shard}: quality gate failed ({}); the merge would fail the same way",
@@ -51,7 +47,7 @@ pub fn run_shard(spec: &ValidSpec, overrides: &Overrides, shard: Shard, force: b
     }
     crate::failpoint::failpoint(&format!("shard_{}", shard.index))?;
     let panel = panel_of(spec, &ing.incidents)?;
-    let series = region_series(&panel.frame, &spec.target)?;
+    let series = region_series(&panel.frame, &spec.forecast.target)?;
     let regions = shard.regions(series.len());
     let local = local_part(
         &series,

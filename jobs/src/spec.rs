@@ -1,14 +1,27 @@
-//! Job specs: typed TOML, checked once, every problem reported at once with its field path.
+//! Job specs: TOML as written (every key optional but the job's name and each input's three),
+//! checked one section at a time. Each section's check returns that section's engine settings,
+//! with the engine's own defaults for what the spec leaves out, or adds every problem it finds,
+//! each naming its key, so a spec's problems are all reported at once.
 
 use chrono::{Months, NaiveDate};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use vigil_core::alerts::AlertSettings;
+use vigil_core::analysis::changepoints::ChangepointSettings;
+use vigil_core::analysis::hotspots::HotspotSettings;
+use vigil_core::analysis::seasonality::SeasonalitySettings;
+use vigil_core::analysis::trend::TrendSettings;
 use vigil_core::data::mapping::SchemaMapping;
-use vigil_core::forecast::catalogue::{Model, check_models, model_names};
+use vigil_core::data::panel::{DEFAULT_TARGET, TARGETS};
+use vigil_core::data::quality::QualityGates;
+use vigil_core::forecast::catalogue::{Model, ModelSettings, check_models, model_names};
+use vigil_core::forecast::global::GlobalSettings;
 use vigil_core::{Classification, Frequency, Level};
+use vigil_models::BacktestSettings;
 
-/// A job spec as written (see `jobs/specs/monthly.toml`). Enumerations are kept as text here so
-/// that [`JobSpec::validate`] can report every bad value at once instead of stopping at the first.
+/// A job spec as written (see `jobs/specs/monthly.toml`). Enumerations are kept as text and
+/// numbers as written here, so that the checks can report every bad value at once instead of
+/// stopping at the first.
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobSpec {
     pub job: JobSection,
@@ -51,201 +64,96 @@ pub struct InputSection {
     pub extracted: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[panel]`; defaults: the engine's [`Level`] and [`Frequency`], the earliest incident.
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct PanelSection {
-    #[serde(default = "default_level")]
-    pub level: String,
-    #[serde(default = "default_frequency")]
-    pub frequency: String,
+    pub level: Option<String>,
+    pub frequency: Option<String>,
     pub start: Option<String>,
 }
 
-impl Default for PanelSection {
-    fn default() -> Self {
-        PanelSection {
-            level: default_level(),
-            frequency: default_frequency(),
-            start: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
+/// `[forecast]`; defaults: [`DEFAULT_TARGET`], the backtest's horizon, [`Model::DEFAULT`], the
+/// global models' [`GlobalSettings`], no recalibration.
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ForecastSection {
-    #[serde(default = "default_target")]
-    pub target: String,
-    #[serde(default = "default_horizon")]
-    pub horizon: i64,
-    #[serde(default = "default_models")]
-    pub models: Vec<String>,
+    pub target: Option<String>,
+    pub horizon: Option<i64>,
+    pub models: Option<Vec<String>>,
     /// Training periods per region of the global models.
-    #[serde(default = "default_global_window")]
-    pub global_window: i64,
+    pub global_window: Option<i64>,
     /// Ridge penalty of the global models (on standardised features).
-    #[serde(default = "default_l2")]
-    pub global_l2: f64,
+    pub global_l2: Option<f64>,
     /// Event thresholds (counts): any fatality, major violence.
-    #[serde(default = "default_events")]
-    pub events: [f64; 2],
+    pub events: Option<[f64; 2]>,
     /// Recalibration of the ensemble's event probabilities: "none" or "platt".
-    #[serde(default = "default_calibration")]
-    pub event_calibration: String,
+    pub event_calibration: Option<String>,
 }
 
-impl Default for ForecastSection {
-    fn default() -> Self {
-        ForecastSection {
-            target: default_target(),
-            horizon: default_horizon(),
-            models: default_models(),
-            global_window: default_global_window(),
-            global_l2: default_l2(),
-            events: default_events(),
-            event_calibration: default_calibration(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
+/// `[backtest]`; defaults: [`BacktestSettings`] and [`ModelSettings`].
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct BacktestSection {
     /// Rolling forecast origins; `--origins` overrides.
-    #[serde(default = "default_origins")]
-    pub origins: i64,
+    pub origins: Option<i64>,
     /// Periods between origins; `--step` overrides.
-    #[serde(default = "default_step")]
-    pub step: i64,
+    pub step: Option<i64>,
     /// Rolling origins inside each fit that calibrate conformal quantiles.
-    #[serde(default = "default_conformal_windows")]
-    pub conformal_windows: i64,
+    pub conformal_windows: Option<i64>,
     /// Periods averaged by window_mean and resampled by conflictology.
-    #[serde(default = "default_window")]
-    pub window: i64,
+    pub window: Option<i64>,
     /// TSB smoothing constants (demand size, demand probability).
-    #[serde(default = "default_tsb")]
-    pub tsb_alphas: [f64; 2],
+    pub tsb_alphas: Option<[f64; 2]>,
     /// Unscored origins before the scored ones, from which the ensemble learns its first
     /// weights; default the horizon.
     pub ensemble_warmup: Option<i64>,
 }
 
-impl Default for BacktestSection {
-    fn default() -> Self {
-        BacktestSection {
-            origins: default_origins(),
-            step: default_step(),
-            conformal_windows: default_conformal_windows(),
-            window: default_window(),
-            tsb_alphas: default_tsb(),
-            ensemble_warmup: None,
-        }
-    }
-}
-
-fn default_origins() -> i64 {
-    12
-}
-fn default_step() -> i64 {
-    1
-}
-fn default_conformal_windows() -> i64 {
-    24
-}
-fn default_window() -> i64 {
-    12
-}
-fn default_tsb() -> [f64; 2] {
-    [0.1, 0.1]
-}
-
+/// `[trends]`; defaults: a year of periods for the change window, [`TrendSettings`],
+/// [`SeasonalitySettings`] and [`ChangepointSettings`].
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TrendsSection {
-    /// Periods in the rolling window; default one year of periods.
+    /// Periods in the rolling window.
     pub window: Option<i64>,
-    /// Periods tested by Mann-Kendall; default three years of periods.
+    /// Periods tested by Mann-Kendall.
     pub mk_window: Option<i64>,
-    /// Full cycles used by the seasonal test and the seasonality profile; default 10.
+    /// Full cycles used by the seasonal test, the seasonality profile and the hot-spot years.
     pub cycles: Option<i64>,
-    /// Significance level; default 0.05.
+    /// Significance level.
     pub alpha: Option<f64>,
-    /// Bootstrap resamples of the seasonality band; default 500.
+    /// Bootstrap resamples of the seasonality band.
     pub bootstrap: Option<i64>,
-    /// Expected periods between change points (BOCPD's hazard is its inverse); default 60.
+    /// Expected periods between change points (BOCPD's hazard is its inverse).
     pub hazard_lambda: Option<f64>,
 }
 
-/// Alert thresholds; every field has a default.
+/// `[alerts]`; defaults: [`AlertSettings`].
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AlertsSection {
-    /// P(y ≥ events[1]) at or above this raises a `high` alert; default 0.5.
+    /// P(y ≥ events[1]) at or above this raises a `high` alert.
     pub major_probability: Option<f64>,
-    /// P(y ≥ events[0]) at or above this after a quiet spell raises an `elevated` alert;
-    /// default 0.5.
+    /// P(y ≥ events[0]) at or above this after a quiet spell raises an `elevated` alert.
     pub onset_probability: Option<f64>,
-    /// Periods without an event that make a region quiet; default 3.
+    /// Periods without an event that make a region quiet.
     pub quiet_periods: Option<i64>,
-    /// Drivers named per alert; default 3.
+    /// Drivers named per alert.
     pub drivers: Option<i64>,
 }
 
+/// `[quality]`; no gate unless set.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct QualitySection {
     pub max_quarantined_fraction: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[outputs]`; defaults: `runs`, [`vigil_report::figures::DEFAULT_TOP_REGIONS`].
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct OutputsSection {
     /// Relative to the working directory; `--out` overrides.
-    #[serde(default = "default_out")]
-    pub dir: String,
-    #[serde(default = "default_top")]
-    pub top_regions: i64,
+    pub dir: Option<String>,
+    pub top_regions: Option<i64>,
 }
 
-impl Default for OutputsSection {
-    fn default() -> Self {
-        OutputsSection {
-            dir: default_out(),
-            top_regions: default_top(),
-        }
-    }
-}
-
-fn default_level() -> String {
-    "admin1".into()
-}
-fn default_frequency() -> String {
-    "month".into()
-}
-fn default_target() -> String {
-    "fatalities_best".into()
-}
-fn default_global_window() -> i64 {
-    120
-}
-fn default_l2() -> f64 {
-    1.0
-}
-fn default_calibration() -> String {
-    "none".into()
-}
-fn default_events() -> [f64; 2] {
-    [1.0, 25.0]
-}
-fn default_horizon() -> i64 {
-    6
-}
-fn default_models() -> Vec<String> {
-    vec!["naive".into(), "seasonal_naive".into()]
-}
-fn default_out() -> String {
-    "runs".into()
-}
-fn default_top() -> i64 {
-    6
-}
-
-/// Panel columns a job can forecast.
-pub const TARGETS: &[&str] = &["events", "fatalities_best", "fatalities_low", "fatalities_high"];
+/// Where runs go when neither the spec nor `--out` says.
+const DEFAULT_OUT: &str = "runs";
 
 /// A checked input.
 #[derive(Debug, Clone)]
@@ -257,6 +165,48 @@ pub struct ValidInput {
     pub extracted: Option<NaiveDate>,
 }
 
+/// The checked `[panel]`.
+#[derive(Debug, Clone)]
+pub struct PanelSpec {
+    pub level: Level,
+    pub frequency: Frequency,
+    pub start: Option<NaiveDate>,
+}
+
+/// The checked `[forecast]`.
+#[derive(Debug, Clone)]
+pub struct ForecastSpec {
+    pub target: String,
+    pub horizon: usize,
+    pub models: Vec<Model>,
+    pub global: GlobalSettings,
+    /// Platt recalibration of the ensemble's event probabilities.
+    pub platt: bool,
+}
+
+/// The checked `[backtest]` (with `--origins` and `--step`).
+#[derive(Debug, Clone)]
+pub struct BacktestSpec {
+    pub origins: usize,
+    pub step: usize,
+    pub conformal_windows: usize,
+    /// Periods of window_mean and conflictology.
+    pub window: usize,
+    pub tsb_alphas: (f64, f64),
+    pub ensemble_warmup: usize,
+}
+
+/// The checked `[trends]`, as the settings of each analysis.
+#[derive(Debug, Clone)]
+pub struct TrendsSpec {
+    /// Periods of the rolling sums of the change table.
+    pub change_window: usize,
+    pub trend: TrendSettings,
+    pub seasonality: SeasonalitySettings,
+    pub changepoints: ChangepointSettings,
+    pub hotspots: HotspotSettings,
+}
+
 /// A checked spec, ready to run.
 #[derive(Debug, Clone)]
 pub struct ValidSpec {
@@ -266,30 +216,12 @@ pub struct ValidSpec {
     pub spec_bytes: Vec<u8>,
     pub as_of: NaiveDate,
     pub inputs: Vec<ValidInput>,
-    pub level: Level,
-    pub frequency: Frequency,
-    pub start: Option<NaiveDate>,
-    pub target: String,
-    pub horizon: usize,
-    pub models: Vec<Model>,
-    pub global_window: usize,
-    pub global_l2: f64,
-    pub events: [f64; 2],
-    pub alerts: vigil_core::alerts::AlertSettings,
-    pub ensemble_warmup: usize,
-    pub platt: bool,
-    pub origins: usize,
-    pub step: usize,
-    pub conformal_windows: usize,
-    pub model_window: usize,
-    pub tsb_alphas: (f64, f64),
-    pub window: usize,
-    pub mk_window: usize,
-    pub cycles: usize,
-    pub alpha: f64,
-    pub bootstrap: usize,
-    pub hazard_lambda: f64,
-    pub max_quarantined_fraction: Option<f64>,
+    pub panel: PanelSpec,
+    pub forecast: ForecastSpec,
+    pub backtest: BacktestSpec,
+    pub trends: TrendsSpec,
+    pub alerts: AlertSettings,
+    pub quality: QualityGates,
     pub out_dir: PathBuf,
     pub top_regions: usize,
 }
@@ -458,7 +390,448 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<ValidSpec, SpecProblem
     }
 }
 
+/// An integer key's value if it lies in `lo..=hi`, else `default` and a problem
+/// `key: value must be between lo and hi{unit}`.
+fn bounded(
+    problems: &mut Vec<String>,
+    key: &str,
+    value: Option<i64>,
+    default: usize,
+    (lo, hi): (i64, i64),
+    unit: &str,
+) -> usize {
+    match value {
+        None => default,
+        Some(v) if (lo..=hi).contains(&v) => v as usize,
+        Some(v) => {
+            problems.push(format!("{key}: {v} must be between {lo} and {hi}{unit}"));
+            default
+        }
+    }
+}
+
+/// An enumeration's value parsed from its text, or `T::default()` and a problem naming the key.
+fn parsed<T: std::str::FromStr<Err = String> + Default>(
+    problems: &mut Vec<String>,
+    key: &str,
+    text: Option<&str>,
+) -> T {
+    match text.map(str::parse::<T>) {
+        None => T::default(),
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            problems.push(format!("{key}: {e}"));
+            T::default()
+        }
+    }
+}
+
+/// A date key's value, or a problem naming the key.
+fn date(problems: &mut Vec<String>, key: &str, text: &str) -> Option<NaiveDate> {
+    parse_as_of(text)
+        .map_err(|e| problems.push(format!("{key}: {e}")))
+        .ok()
+}
+
+impl JobSection {
+    /// The job's name checked; the spec's own as-of date (when its data were extracted, default
+    /// today) and the run's (`--as-of` may move the window earlier for a retrospective run).
+    fn check(
+        &self,
+        overrides: &Overrides,
+        problems: &mut Vec<String>,
+    ) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        let name_ok = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            problems.push(format!(
+                "job.name: '{}' must be non-empty and use only letters, digits, '-' and '_' (it names the runs folder)",
+                self.name
+            ));
+        }
+        let spec_as_of = match &self.as_of {
+            Some(t) => date(problems, "job.as_of", t),
+            None => Some(chrono::Utc::now().date_naive()),
+        };
+        let as_of = match &overrides.as_of {
+            Some(t) => date(problems, "--as-of", t),
+            None => spec_as_of,
+        };
+        (spec_as_of, as_of)
+    }
+}
+
+/// The inputs, each with its file found, its mapping loaded and checked, its classification
+/// and extract date.
+fn check_inputs(
+    inputs: &[InputSection],
+    base: &Path,
+    spec_as_of: Option<NaiveDate>,
+    problems: &mut Vec<String>,
+) -> Vec<ValidInput> {
+    if inputs.is_empty() {
+        problems.push(
+            "inputs: the job has no [[inputs]]; add at least one with path, mapping and classification"
+                .into(),
+        );
+    }
+    let mut valid = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let at = format!("inputs[{i}]");
+        let path = base.join(&input.path);
+        if !path.is_file() {
+            problems.push(format!(
+                "{at}.path: file {} not found (paths are relative to the spec file)",
+                path.display()
+            ));
+        }
+        let mapping_path = base.join(&input.mapping);
+        let mapping = match SchemaMapping::load(&mapping_path) {
+            Ok(m) => Some(m),
+            Err(vigil_core::EngineError::Mapping { problems: ps, .. }) => {
+                problems.extend(
+                    ps.into_iter()
+                        .map(|p| format!("{at}.mapping ({}): {p}", mapping_path.display())),
+                );
+                None
+            }
+            Err(e) => {
+                problems.push(format!("{at}.mapping: {e}"));
+                None
+            }
+        };
+        let classification = input
+            .classification
+            .parse::<Classification>()
+            .map_err(|e| problems.push(format!("{at}.classification: {e}")))
+            .ok();
+        let extracted = match &input.extracted {
+            Some(t) => date(problems, &format!("{at}.extracted"), t).map(Some),
+            None => Some(spec_as_of),
+        };
+        if let (Some(mapping), Some(classification), Some(extracted)) = (mapping, classification, extracted) {
+            valid.push(ValidInput {
+                label: input.path.clone(),
+                path,
+                mapping,
+                classification,
+                extracted,
+            });
+        }
+    }
+    valid
+}
+
+impl PanelSection {
+    fn check(&self, as_of: Option<NaiveDate>, problems: &mut Vec<String>) -> PanelSpec {
+        let level = parsed(problems, "panel.level", self.level.as_deref());
+        let frequency = parsed(problems, "panel.frequency", self.frequency.as_deref());
+        let start = self
+            .start
+            .as_deref()
+            .and_then(|t| date(problems, "panel.start", t));
+        if let (Some(s), Some(a)) = (start, as_of)
+            && s > a
+        {
+            problems.push(format!("panel.start: {s} is after the as-of date {a}"));
+        }
+        PanelSpec {
+            level,
+            frequency,
+            start,
+        }
+    }
+}
+
+impl ForecastSection {
+    fn check(&self, problems: &mut Vec<String>) -> ForecastSpec {
+        let target = self.target.as_deref().unwrap_or(DEFAULT_TARGET);
+        if !TARGETS.contains(&target) {
+            problems.push(format!(
+                "forecast.target: '{target}' is not one of {}",
+                TARGETS.join(", ")
+            ));
+        }
+        let horizon = bounded(
+            problems,
+            "forecast.horizon",
+            self.horizon,
+            BacktestSettings::default().horizon,
+            (1, 120),
+            " periods",
+        );
+        let known = model_names().join(", ");
+        let models = match &self.models {
+            None => Model::DEFAULT.to_vec(),
+            Some(names) => {
+                if names.is_empty() {
+                    problems.push(format!("forecast.models: list at least one of {known}"));
+                }
+                let mut models = Vec::new();
+                for (i, m) in names.iter().enumerate() {
+                    match m.parse::<Model>() {
+                        Ok(m) => models.push(m),
+                        Err(_) => problems.push(format!(
+                            "forecast.models[{i}]: unknown model '{m}' (known: {known})"
+                        )),
+                    }
+                }
+                if models.len() == names.len() {
+                    problems.extend(
+                        check_models(&models)
+                            .into_iter()
+                            .map(|p| format!("forecast.models: {p}")),
+                    );
+                }
+                models
+            }
+        };
+        let d = GlobalSettings::default();
+        let window = bounded(
+            problems,
+            "forecast.global_window",
+            self.global_window,
+            d.window,
+            (24, 600),
+            " periods",
+        );
+        let l2 = self.global_l2.unwrap_or(d.l2);
+        if !(0.0..=1e6).contains(&l2) {
+            problems.push(format!("forecast.global_l2: {l2} must be between 0 and 1e6"));
+        }
+        let events = self.events.unwrap_or(d.events);
+        let [e1, e2] = events;
+        if !(e1 >= 1.0 && e2 > e1 && e2.is_finite()) {
+            problems.push(format!(
+                "forecast.events: [{e1}, {e2}] must be two increasing counts, the first at least 1 (e.g. [1, 25])"
+            ));
+        }
+        let calibration = self.event_calibration.as_deref().unwrap_or("none");
+        if !["none", "platt"].contains(&calibration) {
+            problems.push(format!(
+                "forecast.event_calibration: '{calibration}' must be \"none\" or \"platt\""
+            ));
+        }
+        ForecastSpec {
+            target: target.to_string(),
+            horizon,
+            models,
+            global: GlobalSettings { window, l2, events },
+            platt: calibration == "platt",
+        }
+    }
+}
+
+impl BacktestSection {
+    /// `horizon` is the checked forecast horizon, the ensemble's default warm-up.
+    fn check(&self, horizon: usize, overrides: &Overrides, problems: &mut Vec<String>) -> BacktestSpec {
+        let d = BacktestSettings::default();
+        let m = ModelSettings::default();
+        let (origins, o_at) = match overrides.origins {
+            Some(o) => (Some(o as i64), "--origins"),
+            None => (self.origins, "backtest.origins"),
+        };
+        let (step, s_at) = match overrides.step {
+            Some(s) => (Some(s as i64), "--step"),
+            None => (self.step, "backtest.step"),
+        };
+        let origins = bounded(problems, o_at, origins, d.origins, (1, 240), " forecast origins");
+        let step = bounded(problems, s_at, step, d.step, (1, 120), " periods");
+        let conformal_windows = bounded(
+            problems,
+            "backtest.conformal_windows",
+            self.conformal_windows,
+            m.conformal_windows,
+            (vigil_models::MIN_CONFORMAL_WINDOWS as i64, 120),
+            " (more windows, steadier tails)",
+        );
+        let window = bounded(
+            problems,
+            "backtest.window",
+            self.window,
+            m.window,
+            (1, 120),
+            " periods",
+        );
+        // TSB's own constructor knows its valid smoothing constants
+        let tsb_alphas = self.tsb_alphas.map_or(m.tsb_alphas, |[d, p]| (d, p));
+        match vigil_models::Tsb::new(tsb_alphas.0, tsb_alphas.1) {
+            Ok(_) => {}
+            Err(vigil_models::ModelError::InvalidParams { message, .. }) => {
+                problems.push(format!("backtest.tsb_alphas: {message}"));
+            }
+            Err(e) => problems.push(format!("backtest.tsb_alphas: {e}")),
+        }
+        let ensemble_warmup = bounded(
+            problems,
+            "backtest.ensemble_warmup",
+            self.ensemble_warmup,
+            horizon,
+            (0, 120),
+            " origins",
+        );
+        BacktestSpec {
+            origins,
+            step,
+            conformal_windows,
+            window,
+            tsb_alphas,
+            ensemble_warmup,
+        }
+    }
+}
+
+impl TrendsSection {
+    /// `frequency` is the checked panel frequency: windows default to whole years of it.
+    fn check(&self, frequency: Frequency, problems: &mut Vec<String>) -> TrendsSpec {
+        let year = frequency.periods_per_year();
+        let seasons = SeasonalitySettings::default();
+        let change_window = bounded(
+            problems,
+            "trends.window",
+            self.window,
+            year,
+            (1, 1000),
+            " periods",
+        );
+        let mk_window = bounded(
+            problems,
+            "trends.mk_window",
+            self.mk_window,
+            TrendSettings::DEFAULT_YEARS * year,
+            (4, 1000),
+            " periods",
+        );
+        let cycles = bounded(
+            problems,
+            "trends.cycles",
+            self.cycles,
+            seasons.cycles,
+            (2, 100),
+            " cycles",
+        );
+        let alpha = self.alpha.unwrap_or(TrendSettings::DEFAULT_ALPHA);
+        if !(alpha > 0.0 && alpha < 0.5) {
+            problems.push(format!("trends.alpha: {alpha} must lie in (0, 0.5), e.g. 0.05"));
+        }
+        let bootstrap = bounded(
+            problems,
+            "trends.bootstrap",
+            self.bootstrap,
+            seasons.bootstrap,
+            (10, 100_000),
+            " resamples",
+        );
+        let changepoints = ChangepointSettings::default();
+        let hazard_lambda = self.hazard_lambda.unwrap_or(changepoints.hazard_lambda);
+        if !(2.0..=10_000.0).contains(&hazard_lambda) {
+            problems.push(format!(
+                "trends.hazard_lambda: {hazard_lambda} must be between 2 and 10000 periods"
+            ));
+        }
+        TrendsSpec {
+            change_window,
+            trend: TrendSettings {
+                window: mk_window,
+                seasonal_window: cycles * year,
+                period: year,
+                alpha,
+            },
+            seasonality: SeasonalitySettings {
+                period: year,
+                cycles,
+                bootstrap,
+                ..seasons
+            },
+            changepoints: ChangepointSettings {
+                hazard_lambda,
+                ..changepoints
+            },
+            // one step a year
+            hotspots: HotspotSettings {
+                step_len: year,
+                steps: cycles,
+                alpha,
+            },
+        }
+    }
+}
+
+impl AlertsSection {
+    fn check(&self, problems: &mut Vec<String>) -> AlertSettings {
+        let d = AlertSettings::default();
+        for (name, p) in [
+            ("alerts.major_probability", self.major_probability),
+            ("alerts.onset_probability", self.onset_probability),
+        ] {
+            if let Some(p) = p
+                && !(p > 0.0 && p <= 1.0)
+            {
+                problems.push(format!("{name}: {p} must be a probability in (0, 1]"));
+            }
+        }
+        AlertSettings {
+            major_probability: self.major_probability.unwrap_or(d.major_probability),
+            onset_probability: self.onset_probability.unwrap_or(d.onset_probability),
+            quiet_periods: bounded(
+                problems,
+                "alerts.quiet_periods",
+                self.quiet_periods,
+                d.quiet_periods,
+                (1, 120),
+                " periods",
+            ),
+            drivers: bounded(
+                problems,
+                "alerts.drivers",
+                self.drivers,
+                d.drivers,
+                (0, 23),
+                " features",
+            ),
+        }
+    }
+}
+
+impl QualitySection {
+    fn check(&self, problems: &mut Vec<String>) -> QualityGates {
+        if let Some(f) = self.max_quarantined_fraction
+            && !(0.0..=1.0).contains(&f)
+        {
+            problems.push(format!(
+                "quality.max_quarantined_fraction: {f} must be between 0 and 1 (0.05 = 5%)"
+            ));
+        }
+        QualityGates {
+            max_quarantined_fraction: self.max_quarantined_fraction,
+        }
+    }
+}
+
+impl OutputsSection {
+    /// Where runs go (`--out` first) and how many regions get a fan chart.
+    fn check(&self, overrides: &Overrides, problems: &mut Vec<String>) -> (PathBuf, usize) {
+        let dir = overrides
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(self.dir.as_deref().unwrap_or(DEFAULT_OUT)));
+        let top = bounded(
+            problems,
+            "outputs.top_regions",
+            self.top_regions,
+            vigil_report::figures::DEFAULT_TOP_REGIONS,
+            (0, 50),
+            "",
+        );
+        (dir, top)
+    }
+}
+
 impl JobSpec {
+    /// Checks every section; `None` when any problem was found (all of them are in `problems`).
     fn validate(
         &self,
         base: &Path,
@@ -467,289 +840,16 @@ impl JobSpec {
         overrides: &Overrides,
         problems: &mut Vec<String>,
     ) -> Option<ValidSpec> {
-        let name_ok = !self.job.name.is_empty()
-            && self
-                .job
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !name_ok {
-            problems.push(format!(
-                "job.name: '{}' must be non-empty and use only letters, digits, '-' and '_' (it names the runs folder)",
-                self.job.name
-            ));
-        }
-        // The spec's own as-of (default today) is when its data were extracted; `--as-of`
-        // may move the run's window earlier for a retrospective run.
-        let spec_as_of = match &self.job.as_of {
-            Some(t) => parse_as_of(t)
-                .map_err(|e| problems.push(format!("job.as_of: {e}")))
-                .ok(),
-            None => Some(chrono::Utc::now().date_naive()),
-        };
-        let as_of = match &overrides.as_of {
-            Some(t) => parse_as_of(t)
-                .map_err(|e| problems.push(format!("--as-of: {e}")))
-                .ok(),
-            None => spec_as_of,
-        };
-        if self.inputs.is_empty() {
-            problems.push(
-                "inputs: the job has no [[inputs]]; add at least one with path, mapping and classification"
-                    .into(),
-            );
-        }
-        let mut inputs = Vec::new();
-        for (i, input) in self.inputs.iter().enumerate() {
-            let at = format!("inputs[{i}]");
-            let path = base.join(&input.path);
-            if !path.is_file() {
-                problems.push(format!(
-                    "{at}.path: file {} not found (paths are relative to the spec file)",
-                    path.display()
-                ));
-            }
-            let mapping_path = base.join(&input.mapping);
-            let mapping = match SchemaMapping::load(&mapping_path) {
-                Ok(m) => Some(m),
-                Err(vigil_core::EngineError::Mapping { problems: ps, .. }) => {
-                    problems.extend(
-                        ps.into_iter()
-                            .map(|p| format!("{at}.mapping ({}): {p}", mapping_path.display())),
-                    );
-                    None
-                }
-                Err(e) => {
-                    problems.push(format!("{at}.mapping: {e}"));
-                    None
-                }
-            };
-            let classification = input
-                .classification
-                .parse::<Classification>()
-                .map_err(|e| problems.push(format!("{at}.classification: {e}")))
-                .ok();
-            let extracted = match &input.extracted {
-                Some(t) => parse_as_of(t)
-                    .map_err(|e| problems.push(format!("{at}.extracted: {e}")))
-                    .ok()
-                    .map(Some),
-                None => Some(spec_as_of),
-            };
-            if let (Some(mapping), Some(classification), Some(extracted)) =
-                (mapping, classification, extracted)
-            {
-                inputs.push(ValidInput {
-                    label: input.path.clone(),
-                    path,
-                    mapping,
-                    classification,
-                    extracted,
-                });
-            }
-        }
-        let level = self
-            .panel
-            .level
-            .parse::<Level>()
-            .map_err(|e| problems.push(format!("panel.level: {e}")))
-            .ok();
-        let frequency = self
-            .panel
-            .frequency
-            .parse::<Frequency>()
-            .map_err(|e| problems.push(format!("panel.frequency: {e}")))
-            .ok();
-        let start = match &self.panel.start {
-            Some(t) => parse_as_of(t)
-                .map_err(|e| problems.push(format!("panel.start: {e}")))
-                .ok()
-                .map(Some),
-            None => Some(None),
-        };
-        if let (Some(Some(s)), Some(a)) = (start, as_of)
-            && s > a
-        {
-            problems.push(format!("panel.start: {s} is after the as-of date {a}"));
-        }
-        if !TARGETS.contains(&self.forecast.target.as_str()) {
-            problems.push(format!(
-                "forecast.target: '{}' is not one of {}",
-                self.forecast.target,
-                TARGETS.join(", ")
-            ));
-        }
-        if !(1..=120).contains(&self.forecast.horizon) {
-            problems.push(format!(
-                "forecast.horizon: {} must be between 1 and 120 periods",
-                self.forecast.horizon
-            ));
-        }
-        let known = model_names().join(", ");
-        if self.forecast.models.is_empty() {
-            problems.push(format!("forecast.models: list at least one of {known}"));
-        }
-        let mut models = Vec::new();
-        for (i, m) in self.forecast.models.iter().enumerate() {
-            match m.parse::<Model>() {
-                Ok(m) => models.push(m),
-                Err(_) => problems.push(format!(
-                    "forecast.models[{i}]: unknown model '{m}' (known: {known})"
-                )),
-            }
-        }
-        if models.len() == self.forecast.models.len() {
-            problems.extend(
-                check_models(&models)
-                    .into_iter()
-                    .map(|p| format!("forecast.models: {p}")),
-            );
-        }
-        for (name, p) in [
-            ("alerts.major_probability", self.alerts.major_probability),
-            ("alerts.onset_probability", self.alerts.onset_probability),
-        ] {
-            if let Some(p) = p
-                && !(p > 0.0 && p <= 1.0)
-            {
-                problems.push(format!("{name}: {p} must be a probability in (0, 1]"));
-            }
-        }
-        if let Some(q) = self.alerts.quiet_periods
-            && !(1..=120).contains(&q)
-        {
-            problems.push(format!(
-                "alerts.quiet_periods: {q} must be between 1 and 120 periods"
-            ));
-        }
-        if let Some(d) = self.alerts.drivers
-            && !(0..=23).contains(&d)
-        {
-            problems.push(format!("alerts.drivers: {d} must be between 0 and 23 features"));
-        }
-        if !["none", "platt"].contains(&self.forecast.event_calibration.as_str()) {
-            problems.push(format!(
-                "forecast.event_calibration: '{}' must be \"none\" or \"platt\"",
-                self.forecast.event_calibration
-            ));
-        }
-        if let Some(w) = self.backtest.ensemble_warmup
-            && !(0..=120).contains(&w)
-        {
-            problems.push(format!(
-                "backtest.ensemble_warmup: {w} must be between 0 and 120 origins"
-            ));
-        }
-        if !(24..=600).contains(&self.forecast.global_window) {
-            problems.push(format!(
-                "forecast.global_window: {} must be between 24 and 600 periods",
-                self.forecast.global_window
-            ));
-        }
-        if !(self.forecast.global_l2 >= 0.0 && self.forecast.global_l2 <= 1e6) {
-            problems.push(format!(
-                "forecast.global_l2: {} must be between 0 and 1e6",
-                self.forecast.global_l2
-            ));
-        }
-        let [e1, e2] = self.forecast.events;
-        if !(e1 >= 1.0 && e2 > e1 && e2.is_finite()) {
-            problems.push(format!(
-                "forecast.events: [{e1}, {e2}] must be two increasing counts, the first at least 1 (e.g. [1, 25])"
-            ));
-        }
-        let origins = overrides.origins.map_or(self.backtest.origins, |o| o as i64);
-        let step = overrides.step.map_or(self.backtest.step, |s| s as i64);
-        let (o_at, s_at) = (
-            if overrides.origins.is_some() {
-                "--origins"
-            } else {
-                "backtest.origins"
-            },
-            if overrides.step.is_some() {
-                "--step"
-            } else {
-                "backtest.step"
-            },
-        );
-        if !(1..=240).contains(&origins) {
-            problems.push(format!(
-                "{o_at}: {origins} must be between 1 and 240 forecast origins"
-            ));
-        }
-        if !(1..=120).contains(&step) {
-            problems.push(format!("{s_at}: {step} must be between 1 and 120 periods"));
-        }
-        if !(5..=120).contains(&self.backtest.conformal_windows) {
-            problems.push(format!(
-                "backtest.conformal_windows: {} must be between 5 and 120 (more windows, steadier tails)",
-                self.backtest.conformal_windows
-            ));
-        }
-        if !(1..=120).contains(&self.backtest.window) {
-            problems.push(format!(
-                "backtest.window: {} must be between 1 and 120 periods",
-                self.backtest.window
-            ));
-        }
-        for (name, a) in ["alpha_d", "alpha_p"].iter().zip(self.backtest.tsb_alphas) {
-            if !(a > 0.0 && a <= 1.0) {
-                problems.push(format!("backtest.tsb_alphas: {name} = {a} must lie in (0, 1]"));
-            }
-        }
-        if let Some(w) = self.trends.window
-            && !(1..=1000).contains(&w)
-        {
-            problems.push(format!("trends.window: {w} must be between 1 and 1000 periods"));
-        }
-        if let Some(w) = self.trends.mk_window
-            && !(4..=1000).contains(&w)
-        {
-            problems.push(format!(
-                "trends.mk_window: {w} must be between 4 and 1000 periods"
-            ));
-        }
-        if let Some(c) = self.trends.cycles
-            && !(2..=100).contains(&c)
-        {
-            problems.push(format!("trends.cycles: {c} must be between 2 and 100 cycles"));
-        }
-        if let Some(a) = self.trends.alpha
-            && !(a > 0.0 && a < 0.5)
-        {
-            problems.push(format!("trends.alpha: {a} must lie in (0, 0.5), e.g. 0.05"));
-        }
-        if let Some(b) = self.trends.bootstrap
-            && !(10..=100_000).contains(&b)
-        {
-            problems.push(format!(
-                "trends.bootstrap: {b} must be between 10 and 100000 resamples"
-            ));
-        }
-        if let Some(h) = self.trends.hazard_lambda
-            && !(2.0..=10_000.0).contains(&h)
-        {
-            problems.push(format!(
-                "trends.hazard_lambda: {h} must be between 2 and 10000 periods"
-            ));
-        }
-        if let Some(f) = self.quality.max_quarantined_fraction
-            && !(0.0..=1.0).contains(&f)
-        {
-            problems.push(format!(
-                "quality.max_quarantined_fraction: {f} must be between 0 and 1 (0.05 = 5%)"
-            ));
-        }
-        if !(0..=50).contains(&self.outputs.top_regions) {
-            problems.push(format!(
-                "outputs.top_regions: {} must be between 0 and 50",
-                self.outputs.top_regions
-            ));
-        }
-        let (Some(as_of), Some(level), Some(frequency), Some(start)) = (as_of, level, frequency, start)
-        else {
-            return None;
-        };
+        let (spec_as_of, as_of) = self.job.check(overrides, problems);
+        let inputs = check_inputs(&self.inputs, base, spec_as_of, problems);
+        let panel = self.panel.check(as_of, problems);
+        let forecast = self.forecast.check(problems);
+        let backtest = self.backtest.check(forecast.horizon, overrides, problems);
+        let trends = self.trends.check(panel.frequency, problems);
+        let alerts = self.alerts.check(problems);
+        let quality = self.quality.check(problems);
+        let (out_dir, top_regions) = self.outputs.check(overrides, problems);
+        let as_of = as_of?;
         if !problems.is_empty() {
             return None;
         }
@@ -760,57 +860,14 @@ impl JobSpec {
             spec_bytes,
             as_of,
             inputs,
-            level,
-            frequency,
-            start,
-            target: self.forecast.target.clone(),
-            horizon: self.forecast.horizon as usize,
-            models: self
-                .forecast
-                .models
-                .iter()
-                .filter_map(|m| m.parse().ok())
-                .collect(),
-            global_window: self.forecast.global_window as usize,
-            global_l2: self.forecast.global_l2,
-            events: self.forecast.events,
-            alerts: {
-                let d = vigil_core::alerts::AlertSettings::default();
-                vigil_core::alerts::AlertSettings {
-                    major_probability: self.alerts.major_probability.unwrap_or(d.major_probability),
-                    onset_probability: self.alerts.onset_probability.unwrap_or(d.onset_probability),
-                    quiet_periods: self.alerts.quiet_periods.map_or(d.quiet_periods, |q| q as usize),
-                    drivers: self.alerts.drivers.map_or(d.drivers, |n| n as usize),
-                }
-            },
-            ensemble_warmup: self
-                .backtest
-                .ensemble_warmup
-                .map_or(self.forecast.horizon.max(0) as usize, |w| w as usize),
-            platt: self.forecast.event_calibration == "platt",
-            origins: origins as usize,
-            step: step as usize,
-            conformal_windows: self.backtest.conformal_windows as usize,
-            model_window: self.backtest.window as usize,
-            tsb_alphas: (self.backtest.tsb_alphas[0], self.backtest.tsb_alphas[1]),
-            window: self
-                .trends
-                .window
-                .map_or(frequency.periods_per_year(), |w| w as usize),
-            mk_window: self
-                .trends
-                .mk_window
-                .map_or(3 * frequency.periods_per_year(), |w| w as usize),
-            cycles: self.trends.cycles.map_or(10, |c| c as usize),
-            alpha: self.trends.alpha.unwrap_or(0.05),
-            bootstrap: self.trends.bootstrap.map_or(500, |b| b as usize),
-            hazard_lambda: self.trends.hazard_lambda.unwrap_or(60.0),
-            max_quarantined_fraction: self.quality.max_quarantined_fraction,
-            out_dir: overrides
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(&self.outputs.dir)),
-            top_regions: self.outputs.top_regions as usize,
+            panel,
+            forecast,
+            backtest,
+            trends,
+            alerts,
+            quality,
+            out_dir,
+            top_regions,
         })
     }
 }

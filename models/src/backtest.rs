@@ -27,6 +27,19 @@ pub struct BacktestSettings {
     pub season: usize,
 }
 
+impl Default for BacktestSettings {
+    /// Twelve origins a period apart, horizons 1 to 6, the default quantiles, monthly seasons.
+    fn default() -> Self {
+        BacktestSettings {
+            origins: 12,
+            step: 1,
+            horizon: 6,
+            probs: crate::DEFAULT_PROBS.to_vec(),
+            season: 12,
+        }
+    }
+}
+
 impl BacktestSettings {
     /// Checks the settings, naming the one that is wrong.
     pub fn check(&self) -> Result<(), ModelError> {

@@ -35,7 +35,7 @@ pub use backtest::{
     backtest_with_room,
 };
 pub use baselines::{Conflictology, HistoricMean, Naive, SeasonalNaive, WindowMean, Zero};
-pub use conformal::{Conformal, PointFit, PointModel};
+pub use conformal::{Conformal, MIN_WINDOWS as MIN_CONFORMAL_WINDOWS, PointFit, PointModel};
 pub use dist::CountDist;
 pub use ets::{AutoEts, MstlEts};
 pub use global::{GlobalKind, GlobalModel};

@@ -39,6 +39,9 @@ pub enum FigureError {
 
 type Result<T> = std::result::Result<T, FigureError>;
 
+/// How many regions get a fan chart when a job does not say.
+pub const DEFAULT_TOP_REGIONS: usize = 6;
+
 /// What every chart of a run says about the job: its titles, subtitles and footers.
 #[derive(Debug, Clone)]
 pub struct ChartSettings<'a> {

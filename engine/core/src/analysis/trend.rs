@@ -271,6 +271,13 @@ pub struct TrendSettings {
     pub alpha: f64,
 }
 
+impl TrendSettings {
+    /// Years of periods Mann-Kendall tests when a job does not say.
+    pub const DEFAULT_YEARS: usize = 3;
+    /// The significance level when a job does not say.
+    pub const DEFAULT_ALPHA: f64 = 0.05;
+}
+
 /// One row per region and test: `level, region_id, test (mann_kendall | hamed_rao |
 /// seasonal_mann_kendall), window_start, window_end (period starts), n, s, var_s, z, p, tau,
 /// slope (per period; per cycle for the seasonal test), intercept, direction (increasing |

@@ -25,6 +25,19 @@ pub enum Level {
     Grid,
 }
 
+impl Default for Level {
+    /// A job's level when its spec names none: first-level units (states, provinces, regions).
+    fn default() -> Self {
+        Level::Admin1
+    }
+}
+
+/// The panel columns a job can forecast.
+pub const TARGETS: [&str; 4] = ["events", "fatalities_best", "fatalities_low", "fatalities_high"];
+
+/// The column a job forecasts when its spec names none.
+pub const DEFAULT_TARGET: &str = "fatalities_best";
+
 impl Level {
     /// All levels, coarsest first.
     pub const ALL: [Level; 4] = [Level::Country, Level::Admin1, Level::Admin2, Level::Grid];

@@ -17,6 +17,13 @@ pub enum Frequency {
     Quarter,
 }
 
+impl Default for Frequency {
+    /// A job's period when its spec names none.
+    fn default() -> Self {
+        Frequency::Month
+    }
+}
+
 impl Frequency {
     /// All frequencies, shortest first.
     pub const ALL: [Frequency; 4] = [

@@ -96,6 +96,9 @@ impl Model {
         Model::Naive,
     ];
 
+    /// The models a job runs when its spec names none: the two simplest baselines.
+    pub const DEFAULT: [Model; 2] = [Model::Naive, Model::SeasonalNaive];
+
     /// The model's name in specs and in every output table.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -277,6 +280,20 @@ pub struct ModelSettings {
     pub window: usize,
     /// TSB's smoothing constants for demand size and probability.
     pub tsb_alphas: (f64, f64),
+}
+
+impl Default for ModelSettings {
+    /// Monthly seasons, the backtest's default horizon, 24 conformal windows, a 12-period window
+    /// and TSB's customary smoothing of 0.1 for size and probability.
+    fn default() -> Self {
+        ModelSettings {
+            season: 12,
+            horizon: vigil_models::BacktestSettings::default().horizon,
+            conformal_windows: 24,
+            window: 12,
+            tsb_alphas: (0.1, 0.1),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,18 @@ pub struct GlobalSettings {
     pub events: [f64; 2],
 }
 
+impl Default for GlobalSettings {
+    /// Ten years of months per region, a unit ridge penalty, and the default events (any
+    /// fatality, 25 or more).
+    fn default() -> Self {
+        GlobalSettings {
+            window: 120,
+            l2: 1.0,
+            events: vigil_models::metrics::EVENTS,
+        }
+    }
+}
+
 /// Every region's features at every period, computed once: `at(t, h)` only changes the
 /// calendar features, which depend on the target period `t + h`.
 pub struct FeatureCache {

@@ -31,11 +31,7 @@ impl PooledOptions {
     pub fn local_only() -> Self {
         PooledOptions {
             global: Vec::new(),
-            settings: GlobalSettings {
-                window: 120,
-                l2: 1.0,
-                events: vigil_models::metrics::EVENTS,
-            },
+            settings: GlobalSettings::default(),
             ensemble: false,
             warmup: 0,
             platt: false,
