@@ -23,7 +23,8 @@ use crate::glm::{Family, Glm, GlmFit};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GlobalKind {
-    /// Poisson GLM mean, negative binomial predictive distribution.
+    /// Negative binomial (NB2) GLM, log link, dispersion by maximum likelihood; its predictive
+    /// distribution is that negative binomial.
     NegBin,
     /// Logistic `P(y > 0)` and a shifted negative binomial for the positive part.
     Hurdle,
