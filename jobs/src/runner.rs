@@ -112,7 +112,7 @@ struct Run<'a> {
     started: Instant,
 }
 
-/// The backtest's scores and the published forecasts, as tables and as the rows the charts use.
+/// The backtest's scores as tables, and the rows the charts use.
 struct Scored {
     forecasts: DataFrame,
     metrics: DataFrame,
@@ -121,8 +121,6 @@ struct Scored {
     reliability: DataFrame,
     reliability_rows: Vec<ReliabilityRow>,
     skill_rows: Vec<Skill>,
-    /// Region id → the model it publishes (one rule: `ForecastStage::published_model`).
-    published: HashMap<String, String>,
 }
 
 /// The series of levels other than the job's, built once and reused.
@@ -204,7 +202,7 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
     run.stage("charts", |r| {
         r.charts(&panel, &series, &scored, &alerts, &trends, &fc)
     })?;
-    run.write_tables(
+    let panel_sha256 = run.write_tables(
         &ing,
         &gates,
         panel,
@@ -214,7 +212,8 @@ pub fn run(spec: &ValidSpec, overrides: &Overrides, force: bool, local: Local) -
         trends,
         hotspots.table,
     )?;
-    save_models(&mut run.writer, &series, &fc, &spec.card_job(), run.class)?;
+    let card = spec.card_job();
+    save_models(&mut run.writer, &series, &fc, &card, &panel_sha256, run.class)?;
     let mut fallbacks = fallbacks_frame(&fc.fallbacks)?;
     run.writer
         .write_table(&catalogue::FALLBACKS, &mut fallbacks, run.class)?;
@@ -372,16 +371,6 @@ impl Run<'_> {
                 calibration_error(&reliability_rows, m, fc.thresholds[0])
             );
         }
-        let published = series
-            .iter()
-            .enumerate()
-            .map(|(r, s)| {
-                (
-                    s.region_id.clone(),
-                    fc.backtest.models[fc.published_model(r)].clone(),
-                )
-            })
-            .collect();
         Ok(Scored {
             forecasts,
             metrics,
@@ -390,7 +379,6 @@ impl Run<'_> {
             reliability: reliability_frame(&reliability_rows)?,
             reliability_rows,
             skill_rows: fc.skill.clone(),
-            published,
         })
     }
 
@@ -577,8 +565,7 @@ impl Run<'_> {
         let tables = RunTables {
             regions: &panel.regions,
             series,
-            forecasts: &scored.forecasts,
-            published: &scored.published,
+            forecasts: fc,
             alerts,
             reliability: (&scored.reliability_rows, fc.thresholds[0]),
             skill: &scored.skill_rows,
@@ -590,7 +577,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Writes every table of the run, in the order the manifest lists them.
+    /// Writes every table of the run, in the order the manifest lists them; returns the hash of
+    /// panel.parquet, which the model cards cite.
     #[allow(clippy::too_many_arguments)]
     fn write_tables(
         &mut self,
@@ -602,7 +590,7 @@ impl Run<'_> {
         mut alerts: DataFrame,
         trends: Trends,
         mut hotspots: DataFrame,
-    ) -> Result<()> {
+    ) -> Result<String> {
         use catalogue::*;
         let (w, class) = (&mut self.writer, self.class);
         let qf = QualityFile {
@@ -614,7 +602,7 @@ impl Run<'_> {
         w.write_json(QUALITY.file, &qf, class, QUALITY.description)?;
         w.record_output(&INCIDENTS, Some(ing.accepted), class)?;
         let (mut frame, mut regions) = (panel.frame, panel.regions);
-        w.write_table(&PANEL, &mut frame, class)?;
+        let panel_sha256 = w.write_table(&PANEL, &mut frame, class)?;
         w.write_table(&REGIONS, &mut regions, class)?;
         let Scored {
             mut forecasts,
@@ -644,7 +632,7 @@ impl Run<'_> {
         w.write_table(&DECOMPOSITION, &mut decomposition, class)?;
         w.write_table(&CHANGEPOINTS, &mut changepoints, class)?;
         w.write_table(&HOTSPOTS, &mut hotspots, class)?;
-        Ok(())
+        Ok(panel_sha256)
     }
 
     /// report.html, from every file written so far.

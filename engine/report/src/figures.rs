@@ -18,6 +18,7 @@ use vigil_core::data::read::{float_values, region_lookup, text_values};
 use vigil_core::data::series::RegionSeries;
 use vigil_core::error::EngineError;
 use vigil_core::forecast::catalogue::Model;
+use vigil_core::forecast::stage::ForecastStage;
 use vigil_core::output::RunWriter;
 use vigil_core::{Classification, Frequency, Level};
 use vigil_models::calibration::{ReliabilityRow, calibration_error};
@@ -69,17 +70,16 @@ pub struct ChartSettings<'a> {
     pub classification: Classification,
 }
 
-/// The run's tables the charts draw from.
-#[derive(Debug, Clone, Copy)]
+/// The run's tables the charts draw from (no `Debug`: the forecast stage has none).
+#[derive(Clone, Copy)]
 pub struct RunTables<'a> {
     /// The panel's region table (names).
     pub regions: &'a DataFrame,
     /// Every region's series at the job's level.
     pub series: &'a [RegionSeries],
-    /// forecasts.parquet as written.
-    pub forecasts: &'a DataFrame,
-    /// Region id → the model it publishes.
-    pub published: &'a HashMap<String, String>,
+    /// Every model's backtest and forecasts: the fan charts draw the model each region
+    /// publishes ([`ForecastStage::published_model`]).
+    pub forecasts: &'a ForecastStage,
     /// alerts.parquet as written.
     pub alerts: &'a DataFrame,
     /// The backtest's reliability rows, and the event threshold the diagram shows.
@@ -101,15 +101,7 @@ pub struct RunTables<'a> {
 /// When a table lacks a column a chart reads, a chart cannot be drawn, or a file cannot be
 /// recorded.
 pub fn run_charts(cfg: &ChartSettings<'_>, writer: &mut RunWriter, t: &RunTables<'_>) -> Result<usize> {
-    let charted = charts(
-        cfg,
-        writer,
-        t.regions,
-        t.series,
-        t.forecasts,
-        t.published,
-        t.alerts,
-    )?;
+    let charted = charts(cfg, writer, t.regions, t.series, t.forecasts, t.alerts)?;
     reliability_chart(cfg, writer, t.reliability.0, t.reliability.1)?;
     skill_chart(cfg, writer, t.skill)?;
     heatmap_chart(cfg, writer, t.regions, t.series)?;
@@ -215,8 +207,7 @@ fn charts(
     writer: &mut RunWriter,
     regions: &DataFrame,
     series: &[RegionSeries],
-    forecasts: &DataFrame,
-    published: &HashMap<String, String>,
+    forecasts: &ForecastStage,
     alerts: &DataFrame,
 ) -> Result<usize> {
     let class = cfg.classification;
@@ -227,7 +218,16 @@ fn charts(
     let names = region_lookup(regions, "region_name")?;
     let dir = writer.dir().join("charts");
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    let fc = forecast_points(forecasts)?;
+    let fc = forecast_points(series, forecasts, cfg.frequency);
+    let published: HashMap<String, String> = series
+        .iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let m = forecasts.published_model(r);
+            (s.region_id.clone(), forecasts.backtest.models[m].clone())
+        })
+        .collect();
+    let published = &published;
     let ranked = chart_regions(series, &fc, published, alerts)?;
     let mut n = 0;
     for (rank, s) in ranked.into_iter().take(cfg.top_regions).enumerate() {
@@ -829,7 +829,7 @@ fn record_chart(
     Ok(())
 }
 
-/// Columns of a forecast that a fan chart draws.
+/// Columns of a forecast that a fan chart draws (as forecasts.parquet names them).
 const FAN_COLUMNS: [&str; 10] = [
     "mean", "q025", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q975",
 ];
@@ -837,32 +837,29 @@ const FAN_COLUMNS: [&str; 10] = [
 /// (region, model, period, values of [`FAN_COLUMNS`]).
 type Point = (String, String, NaiveDate, [f64; 10]);
 
-fn forecast_points(df: &DataFrame) -> Result<Vec<Point>> {
-    let ids = df.column("region_id")?.str()?.clone();
-    let models = df.column("model")?.str()?.clone();
-    let ds = df.column("ds")?.cast(&polars::prelude::DataType::Int32)?;
-    let ds = ds.i32()?.clone();
-    let values = FAN_COLUMNS
-        .iter()
-        .map(|c| Ok(df.column(c)?.f64()?.clone()))
-        .collect::<Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let (Some(r), Some(m), Some(d)) = (ids.get(i), models.get(i), ds.get(i)) else {
-            continue;
-        };
-        let mut v = [f64::NAN; 10];
-        for (slot, col) in v.iter_mut().zip(&values) {
-            *slot = col.get(i).unwrap_or(f64::NAN);
+/// Every model's forecast of every region, by period after the region's last observed one, as
+/// the fan charts draw it: the mean, then the quantiles at the run's probabilities (the order
+/// of [`FAN_COLUMNS`]).
+fn forecast_points(series: &[RegionSeries], fc: &ForecastStage, frequency: Frequency) -> Vec<Point> {
+    let mut out = Vec::new();
+    for per_model in &fc.forecasts {
+        for r in per_model {
+            let s = &series[r.index];
+            let Some(mut period) = s.ds.last().copied() else {
+                continue;
+            };
+            for k in 0..r.forecast.horizon() {
+                period = frequency.next(period);
+                let mut v = [f64::NAN; 10];
+                v[0] = r.forecast.mean[k];
+                for (slot, q) in v[1..].iter_mut().zip(&r.forecast.quantiles) {
+                    *slot = q[k];
+                }
+                out.push((s.region_id.clone(), r.model.clone(), period, v));
+            }
         }
-        out.push((
-            r.to_string(),
-            m.to_string(),
-            vigil_core::data::period::from_epoch_days(d),
-            v,
-        ));
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

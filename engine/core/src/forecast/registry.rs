@@ -331,29 +331,22 @@ pub struct CardJob<'a> {
 }
 
 /// Saves every global model of the run with its card and forecast under `models/<name>/`
-/// (`model.json`, `forecast.parquet`, `card.json`), after panel.parquet, whose hash the card
-/// records.
+/// (`model.json`, `forecast.parquet`, `card.json`). `panel_sha256` is the hash of the run's
+/// panel.parquet, which the card cites (the models were trained on it), so the panel is
+/// written first.
 ///
 /// # Errors
 ///
-/// When panel.parquet is not yet in the run, or a file cannot be written.
+/// When a file cannot be written.
 pub fn save_models(
     writer: &mut crate::output::RunWriter,
     series: &[RegionSeries],
     fc: &crate::forecast::stage::ForecastStage,
     job: &CardJob<'_>,
+    panel_sha256: &str,
     class: Classification,
 ) -> Result<(), EngineError> {
     use crate::forecast::catalogue::Model;
-    let panel_sha256 = writer
-        .outputs()
-        .iter()
-        .find(|o| o.file == "panel.parquet")
-        .map(|o| o.sha256.clone())
-        .ok_or_else(|| EngineError::Run {
-            path: writer.dir().to_path_buf(),
-            message: "the panel must be written before the models that read it".into(),
-        })?;
     for (name, horizons) in &fc.global_models {
         let Some(m) = fc.backtest.models.iter().position(|x| x == name) else {
             continue;
@@ -408,7 +401,7 @@ pub fn save_models(
             classification: class,
             engine_version: crate::VERSION.to_string(),
             training: training_window(series, horizons, job.global_window),
-            panel_sha256: panel_sha256.clone(),
+            panel_sha256: panel_sha256.to_string(),
             spec_sha256: job.spec_sha256.clone(),
             model_sha256: sha("model.json")?,
             forecast_sha256: sha("forecast.parquet")?,

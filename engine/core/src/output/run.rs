@@ -178,15 +178,16 @@ impl RunWriter {
         self.record(file, Some(df.height() as u64), classification, description)
     }
 
-    /// Writes the table of catalogue entry `output` (see [`super::catalogue`]) and records it
-    /// with the entry's description.
+    /// Writes the table of catalogue entry `output` (see [`super::catalogue`]), records it with
+    /// the entry's description, and returns the file's sha256 (which a later file may cite).
     pub fn write_table(
         &mut self,
         output: &super::catalogue::Output,
         df: &mut DataFrame,
         classification: Classification,
-    ) -> Result<(), EngineError> {
-        self.write_parquet(output.file, df, classification, output.description)
+    ) -> Result<String, EngineError> {
+        self.write_parquet(output.file, df, classification, output.description)?;
+        Ok(self.outputs.last().map(|o| o.sha256.clone()).unwrap_or_default())
     }
 
     /// Records the file of catalogue entry `output`, written by someone else into
