@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_core::alerts::alert_table;
 use vigil_core::analysis::changepoints::changepoints_frame;
-use vigil_core::analysis::hotspots::hotspots_frame;
+use vigil_core::analysis::hotspots::{CellClasses, hotspots_frame};
 use vigil_core::analysis::seasonality::seasonality_frames;
 use vigil_core::analysis::trend::trend_frame;
 use vigil_core::data::panel::{Panel, PanelReport, build_panel};
@@ -134,9 +134,11 @@ struct Trends {
     changepoints: DataFrame,
 }
 
-/// The hot-spot stage's table, and the grid cells' series the change table reuses.
+/// The hot-spot stage's table, every cell's class (the alerts use them), and the grid cells'
+/// series the change table reuses.
 struct Hotspots {
     table: DataFrame,
+    classes: CellClasses,
     grid_series: Vec<RegionSeries>,
 }
 
@@ -473,7 +475,7 @@ impl Run<'_> {
         let grid_series = region_series(&grid_frame, &spec.forecast.target)?;
         drop(grid_frame);
         let cell_country = region_lookup(&grid_regions, "country_code")?;
-        let table = hotspots_frame(&grid_series, &cell_country, &spec.trends.hotspots)?;
+        let (table, classes) = hotspots_frame(&grid_series, &cell_country, &spec.trends.hotspots)?;
         // country code → name, through the cells
         let cell_names = region_lookup(&grid_regions, "country")?;
         let country_names: HashMap<String, String> = cell_country
@@ -481,9 +483,13 @@ impl Run<'_> {
             .filter_map(|(cell, code)| Some((code.clone(), cell_names.get(cell)?.clone())))
             .collect();
         let cfg = spec.charts(self.class);
-        let mapped = hotspot_maps(&cfg, &mut self.writer, &table, &cell_country, &country_names)?;
+        let mapped = hotspot_maps(&cfg, &mut self.writer, &classes, &cell_country, &country_names)?;
         tracing::info!("hotspots: maps of {mapped} countries");
-        Ok(Hotspots { table, grid_series })
+        Ok(Hotspots {
+            table,
+            classes,
+            grid_series,
+        })
     }
 
     /// The alerts, with surges against the previous complete run of the job.
@@ -502,7 +508,7 @@ impl Run<'_> {
             incidents,
             series,
             fc,
-            &hotspots.table,
+            &hotspots.classes,
             previous.as_ref().map(|(id, file)| (id.as_str(), file.as_path())),
             &spec.alerts,
         )?)

@@ -288,21 +288,22 @@ const EMERGING: [&str; 3] = ["new hot spot", "consecutive hot spot", "intensifyi
 
 /// The alert stage of a run: joins the published model's event probabilities (the ensemble,
 /// else each region's chosen model), surges against the previous run's forecasts, emerging hot
-/// spots mapped from their PRIO-GRID cells to the job's regions through the incidents, and
-/// drivers from the hurdle (else the first global) model, then raises the alerts.
+/// spots (`hotspots`: every cell's class) mapped from their PRIO-GRID cells to the job's regions
+/// through the incidents, and drivers from the hurdle (else the first global) model, then raises
+/// the alerts.
 ///
 /// `previous` is the previous complete run of the job (its id and `forecasts.parquet`), if
 /// there is one; `incidents` the aggregated incidents the panels are built from.
 ///
 /// # Errors
 ///
-/// When the previous forecasts, the hot-spot table or the incidents lack a column read here.
+/// When the previous forecasts or the incidents lack a column read here.
 pub fn alert_table(
     level: crate::Level,
     incidents: &DataFrame,
     series: &[RegionSeries],
     fc: &crate::forecast::stage::ForecastStage,
-    hotspots: &DataFrame,
+    hotspots: &crate::analysis::hotspots::CellClasses,
     previous: Option<(&str, &std::path::Path)>,
     settings: &AlertSettings,
 ) -> Result<DataFrame, EngineError> {
@@ -350,19 +351,11 @@ pub fn alert_table(
             .map_err(EngineError::polars(ctx))?;
         Ok(c.i64().map_err(EngineError::polars(ctx))?.clone())
     };
-    let ids = int64(hotspots, "grid_id")?;
-    let classes = hotspots
-        .column("class")
-        .and_then(|c| c.str().cloned())
-        .map_err(EngineError::polars(ctx))?;
-    let mut emerging: BTreeMap<i64, String> = BTreeMap::new();
-    for (g, c) in ids.iter().zip(classes.iter()) {
-        if let (Some(g), Some(c)) = (g, c)
-            && EMERGING.contains(&c)
-        {
-            emerging.insert(g, c.to_string());
-        }
-    }
+    let emerging: BTreeMap<i64, String> = hotspots
+        .iter()
+        .filter(|(_, c)| EMERGING.contains(&c.as_str()))
+        .map(|(g, c)| (*g, c.clone()))
+        .collect();
     let text = |name: &str| -> Result<Vec<Option<String>>, EngineError> {
         Ok(incidents
             .column(name)

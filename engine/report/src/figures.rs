@@ -14,6 +14,7 @@ use crate::charts::{
 use chrono::NaiveDate;
 use polars::prelude::DataFrame;
 use std::collections::HashMap;
+use vigil_core::analysis::hotspots::CellClasses;
 use vigil_core::data::read::{float_values, region_lookup, text_values};
 use vigil_core::data::series::RegionSeries;
 use vigil_core::error::EngineError;
@@ -600,29 +601,23 @@ fn map_category(class: &str) -> usize {
 pub fn hotspot_maps(
     cfg: &ChartSettings<'_>,
     writer: &mut RunWriter,
-    hotspots: &DataFrame,
+    classes: &CellClasses,
     cell_country: &HashMap<String, String>,
     country_names: &HashMap<String, String>,
 ) -> Result<usize> {
     let class = cfg.classification;
     // `country_names`: country code → name
     use std::collections::BTreeMap;
-    let ids = text_values(hotspots, "region_id")?;
-    let classes = text_values(hotspots, "class")?;
-    let gids = hotspots
-        .column("grid_id")?
-        .cast(&polars::prelude::DataType::Int64)?;
-    let gids = gids.i64()?.clone();
-    // country → cell → category (one class per cell; the table repeats it per step)
+    // country → cell → category, for the cells with events (the ones with a country)
     let mut by_country: BTreeMap<String, BTreeMap<i64, usize>> = BTreeMap::new();
-    for i in 0..hotspots.height() {
-        let (Some(g), Some(c)) = (gids.get(i), cell_country.get(&ids[i])) else {
+    for (g, cell_class) in classes {
+        let Some(c) = cell_country.get(&format!("pg{g}")) else {
             continue;
         };
         by_country
             .entry(c.clone())
             .or_default()
-            .insert(g, map_category(&classes[i]));
+            .insert(*g, map_category(cell_class));
     }
     let mut ranked: Vec<(String, usize)> = by_country
         .iter()

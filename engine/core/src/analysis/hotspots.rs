@@ -149,6 +149,9 @@ fn class_of(z: &[f64], hot: &[bool], cold: &[bool], alpha: f64) -> Option<&'stat
     Some("sporadic")
 }
 
+/// PRIO-GRID id → the cell's emerging hot-spot class (`new hot spot`, `no pattern`, …).
+pub type CellClasses = std::collections::BTreeMap<i64, String>;
+
 /// One cell's result over the steps of a space-time cube.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellHistory {
@@ -257,11 +260,15 @@ pub struct HotspotSettings {
 /// of the step), `value` (the target summed over the step), `gi_z`, `gi_p` (two-sided),
 /// `significant` (`hot`, `cold` or null, after BH within the step), `class`, `trend_z`, `trend_p`
 /// (Mann-Kendall of the cell's z-scores). Empty when the series are shorter than one step.
+///
+/// With the table, the class of every cell of the study area by PRIO-GRID id (the same class
+/// the table repeats on each of the cell's steps; no cell when the table is empty), for the
+/// stages that use the classes, so they need not read them back from the table.
 pub fn hotspots_frame(
     series: &[crate::data::series::RegionSeries],
     country: &std::collections::HashMap<String, String>,
     s: &HotspotSettings,
-) -> Result<polars::prelude::DataFrame, crate::EngineError> {
+) -> Result<(polars::prelude::DataFrame, CellClasses), crate::EngineError> {
     use crate::data::period::{date_column, to_epoch_days};
     use polars::prelude::*;
     use std::collections::BTreeMap;
@@ -313,6 +320,14 @@ pub fn hotspots_frame(
         emerging_hotspots(&cube, &neighbors, s.alpha)
     };
     let ds = cells.first().map(|(_, r)| r.ds.clone()).unwrap_or_default();
+    let classes: CellClasses = if steps == 0 {
+        CellClasses::new()
+    } else {
+        got.iter()
+            .enumerate()
+            .map(|(i, h)| (gids[i], h.class.clone()))
+            .collect()
+    };
     let mut cols: (Vec<String>, Vec<i64>, Vec<Option<String>>, Vec<u32>) = Default::default();
     let (mut s0, mut s1, mut value, mut z, mut p) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut sig, mut class, mut tz, mut tp) = (vec![], vec![], vec![], vec![]);
@@ -336,7 +351,7 @@ pub fn hotspots_frame(
         }
     }
     let n = cols.0.len();
-    DataFrame::new(
+    let table = DataFrame::new(
         n,
         vec![
             Column::new("level".into(), vec!["grid"; n]),
@@ -355,7 +370,8 @@ pub fn hotspots_frame(
             Column::new("trend_p".into(), tp),
         ],
     )
-    .map_err(crate::EngineError::polars("building the hotspot table"))
+    .map_err(crate::EngineError::polars("building the hotspot table"))?;
+    Ok((table, classes))
 }
 
 #[cfg(test)]
