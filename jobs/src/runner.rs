@@ -23,6 +23,7 @@ use vigil_core::analysis::trend::trend_frame;
 use vigil_core::data::panel::{Panel, PanelReport, build_panel};
 use vigil_core::data::quality::{GateResult, InputQuality};
 use vigil_core::data::read::region_lookup;
+use vigil_core::data::region;
 use vigil_core::data::series::{Fallback, RegionSeries, fallbacks_frame, level_change, region_series};
 use vigil_core::forecast::reconcile::{
     coherence_gap, grid_pieces, published_forecasts, reconcile, reconciled_frame,
@@ -401,7 +402,7 @@ impl Run<'_> {
             Level::Country | Level::Grid => return Ok((None, Vec::new())),
         };
         // a region's parent: its id without the last `/` segment
-        let parent = |id: &str| id.rsplit_once('/').map(|(p, _)| p.to_string());
+        let parent = |id: &str| region::parent(id).map(str::to_string);
         let mut levels = Vec::new();
         let mut kept = Vec::new();
         for (i, level) in above.iter().enumerate() {

@@ -185,10 +185,7 @@ impl TableQuery {
                     Ok(())
                 }
                 "level" => {
-                    if vigil_core::data::panel::Level::ALL
-                        .iter()
-                        .any(|l| l.to_string() == *v)
-                    {
+                    if vigil_core::Level::ALL.iter().any(|l| l.to_string() == *v) {
                         q.level = Some(v.clone());
                         Ok(())
                     } else {
@@ -345,17 +342,9 @@ fn epoch_days(d: NaiveDate) -> i32 {
     i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
 }
 
-/// The level a region id names: `pg…` grid cells, `code` countries, `code/admin1`,
-/// `code/admin1/admin2` (slashes inside names are escaped, see [`vigil_core::data::panel::region_id`]).
+/// The level a region id names (the grammar of `vigil_core::data::region`).
 pub(crate) fn level_of_region(id: &str) -> &'static str {
-    if id.starts_with("pg") {
-        return "grid";
-    }
-    match id.matches('/').count() {
-        0 => "country",
-        1 => "admin1",
-        _ => "admin2",
-    }
+    vigil_core::data::region::level_of(id).as_str()
 }
 
 /// Where a page of a table came from, for its response.
@@ -620,6 +609,8 @@ mod tests {
             err.message
         );
         assert_eq!(level_of_region("pg1234"), "grid");
+        // an incident with no cell has a grid-level id under its country, not an admin-1 one
+        assert_eq!(level_of_region("484/pg-unknown"), "grid");
         assert_eq!(level_of_region("484/Guerrero/Acapulco"), "admin2");
     }
 }

@@ -148,7 +148,10 @@ pub fn alerts(inputs: &AlertInputs<'_>, settings: &AlertSettings) -> Vec<Alert> 
                     ));
                 }
                 if let Some(cells) = inputs.hotspots.get(&s.region_id) {
-                    let list: Vec<String> = cells.iter().map(|(g, c)| format!("pg{g} {c}")).collect();
+                    let list: Vec<String> = cells
+                        .iter()
+                        .map(|(g, c)| format!("{} {c}", crate::data::region::grid_id(*g)))
+                        .collect();
                     reasons.push((
                         AlertLevel::Watch,
                         format!("emerging hot spot: {}", list.join(", ")),
@@ -323,7 +326,7 @@ pub fn alert_table(
         .map(|(_, m)| m.as_slice());
     let groups: Vec<String> = series
         .iter()
-        .map(|s| crate::forecast::features::country_of(&s.region_id))
+        .map(|s| crate::data::region::country_of(&s.region_id))
         .collect();
     let cache = explain_models.map(|_| FeatureCache::new(series, &groups));
     let explain = explain_models.zip(cache.as_ref());
@@ -372,8 +375,8 @@ pub fn alert_table(
         let Some(g) = grid.get(i).filter(|g| emerging.contains_key(g)) else {
             continue;
         };
-        let unknown = crate::data::panel::UNKNOWN;
-        let id = crate::data::panel::region_id(
+        let unknown = crate::data::region::UNKNOWN;
+        let id = crate::data::region::region_id(
             level,
             cc[i].as_deref().unwrap_or(unknown),
             a1[i].as_deref().unwrap_or(unknown),

@@ -55,8 +55,8 @@ pub mod forecast;
 pub mod output;
 
 pub use data::classification::Classification;
-pub use data::panel::Level;
 pub use data::period::Frequency;
+pub use data::region::Level;
 pub use error::EngineError;
 
 /// The engine's version, recorded in every manifest.

@@ -16,6 +16,7 @@ use polars::prelude::DataFrame;
 use std::collections::HashMap;
 use vigil_core::analysis::hotspots::CellClasses;
 use vigil_core::data::read::{float_values, region_lookup, text_values};
+use vigil_core::data::region::grid_id;
 use vigil_core::data::series::RegionSeries;
 use vigil_core::error::EngineError;
 use vigil_core::forecast::catalogue::Model;
@@ -611,7 +612,7 @@ pub fn hotspot_maps(
     // country → cell → category, for the cells with events (the ones with a country)
     let mut by_country: BTreeMap<String, BTreeMap<i64, usize>> = BTreeMap::new();
     for (g, cell_class) in classes {
-        let Some(c) = cell_country.get(&format!("pg{g}")) else {
+        let Some(c) = cell_country.get(&grid_id(*g)) else {
             continue;
         };
         by_country

@@ -274,13 +274,7 @@ pub fn hotspots_frame(
     use std::collections::BTreeMap;
     let cells: Vec<(i64, &crate::data::series::RegionSeries)> = series
         .iter()
-        .filter_map(|r| {
-            r.region_id
-                .strip_prefix("pg")?
-                .parse::<i64>()
-                .ok()
-                .map(|g| (g, r))
-        })
+        .filter_map(|r| crate::data::region::grid_of(&r.region_id).map(|g| (g, r)))
         .collect();
     let len = cells.first().map_or(0, |(_, r)| r.y.len());
     let steps = (len / s.step_len.max(1)).min(s.steps);
@@ -333,7 +327,7 @@ pub fn hotspots_frame(
     let (mut sig, mut class, mut tz, mut tp) = (vec![], vec![], vec![], vec![]);
     for (i, h) in got.iter().enumerate() {
         let g = gids[i];
-        let id = format!("pg{g}");
+        let id = crate::data::region::grid_id(g);
         for t in 0..steps {
             cols.0.push(id.clone());
             cols.1.push(g);

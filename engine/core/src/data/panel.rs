@@ -5,84 +5,19 @@
 //! counts in an explicit `unknown` region of its country instead of being dropped.
 
 use crate::data::period::{Frequency, from_epoch_days, to_epoch_days};
+use crate::data::region::Level;
+use crate::data::region::{UNKNOWN, region_id};
 use crate::error::EngineError;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// The geographic level regions are cut at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// Countries: `region_id` = country code.
-    Country,
-    /// First-level units: `region_id` = `country_code/admin1`.
-    Admin1,
-    /// Second-level units: `region_id` = `country_code/admin1/admin2`.
-    Admin2,
-    /// PRIO-GRID 0.5° cells: `region_id` = `pg<gid>`.
-    Grid,
-}
-
-impl Default for Level {
-    /// A job's level when its spec names none: first-level units (states, provinces, regions).
-    fn default() -> Self {
-        Level::Admin1
-    }
-}
-
 /// The panel columns a job can forecast.
 pub const TARGETS: [&str; 4] = ["events", "fatalities_best", "fatalities_low", "fatalities_high"];
 
 /// The column a job forecasts when its spec names none.
 pub const DEFAULT_TARGET: &str = "fatalities_best";
-
-impl Level {
-    /// All levels, coarsest first.
-    pub const ALL: [Level; 4] = [Level::Country, Level::Admin1, Level::Admin2, Level::Grid];
-
-    /// The name used in specs and outputs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Country => "country",
-            Level::Admin1 => "admin1",
-            Level::Admin2 => "admin2",
-            Level::Grid => "grid",
-        }
-    }
-}
-
-named_enum!(Level, "level");
-
-/// The label of a region with no admin unit or grid cell.
-pub const UNKNOWN: &str = "unknown";
-
-/// A name as one segment of a `/`-separated region id: `%` becomes `%25` and `/` becomes
-/// `%2F`, so a name that contains a slash (GED has an admin-2 unit "Hkamti district/Naga Hills
-/// district") cannot be mistaken for two levels of the hierarchy.
-pub fn id_segment(name: &str) -> String {
-    name.replace('%', "%25").replace('/', "%2F")
-}
-
-/// The id of the region at `level` of an incident with country code `code`, admin units
-/// `admin1` and `admin2` (or [`UNKNOWN`]) and PRIO-GRID cell `grid`.
-pub fn region_id(level: Level, code: &str, admin1: &str, admin2: &str, grid: Option<i64>) -> String {
-    match level {
-        Level::Country => id_segment(code),
-        Level::Admin1 => format!("{}/{}", id_segment(code), id_segment(admin1)),
-        Level::Admin2 => format!(
-            "{}/{}/{}",
-            id_segment(code),
-            id_segment(admin1),
-            id_segment(admin2)
-        ),
-        Level::Grid => match grid {
-            Some(g) => format!("pg{g}"),
-            None => format!("{}/pg-{UNKNOWN}", id_segment(code)),
-        },
-    }
-}
 
 /// How to build a panel.
 #[derive(Debug, Clone)]

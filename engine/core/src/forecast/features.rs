@@ -120,14 +120,10 @@ pub fn features_at(series: &[RegionSeries], groups: &[String], t: usize, h: usiz
         .collect()
 }
 
-/// The country part of a region id (`70/Sinaloa state` → `70`; `pg123` → `pg123`).
-pub fn country_of(region_id: &str) -> String {
-    region_id.split('/').next().unwrap_or(region_id).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::region::country_of;
 
     fn series(id: &str, y: Vec<f64>) -> RegionSeries {
         crate::data::series::monthly_series(id, y)

@@ -445,7 +445,7 @@ mod tests {
             let s = panel(future);
             let groups: Vec<String> = s
                 .iter()
-                .map(|x| crate::forecast::features::country_of(&x.region_id))
+                .map(|x| crate::data::region::country_of(&x.region_id))
                 .collect();
             let cache = FeatureCache::new(&s, &groups);
             let mut bt = Backtest {
@@ -501,7 +501,7 @@ mod tests {
         let s = panel(0.0);
         let groups: Vec<String> = s
             .iter()
-            .map(|x| crate::forecast::features::country_of(&x.region_id))
+            .map(|x| crate::data::region::country_of(&x.region_id))
             .collect();
         let global = GlobalSettings {
             window: 24,

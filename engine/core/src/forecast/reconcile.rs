@@ -315,7 +315,7 @@ pub fn grid_pieces(
         .i64()
         .map_err(EngineError::polars(ctx))?
         .iter()
-        .map(|g| g.map(|g| format!("pg{g}")))
+        .map(|g| g.map(crate::data::region::grid_id))
         .collect();
     let mut relabelled = incidents.clone();
     relabelled

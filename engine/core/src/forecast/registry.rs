@@ -21,9 +21,9 @@ use vigil_models::GlobalModel;
 use vigil_models::metrics::ModelScores;
 
 use crate::data::period::{Frequency, to_epoch_days};
+use crate::data::region::country_of;
 use crate::data::series::{RegionSeries, region_series};
 use crate::error::EngineError;
-use crate::forecast::features::country_of;
 use crate::forecast::global::{FeatureCache, GlobalForecast, predict_all};
 use crate::forecast::tables::quantile_column;
 use crate::output::sha256_file;

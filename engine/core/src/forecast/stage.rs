@@ -1,11 +1,11 @@
 //! The forecasting stage of a job: builds the models a spec names, backtests them on every
 //! region, chooses a model per region, forecasts, and turns it all into tables.
 
+use crate::data::region::country_of;
 use crate::data::series::{Fallback, RegionSeries};
 use crate::error::EngineError;
 use crate::forecast::catalogue::{Model, baselines};
 use crate::forecast::choice::{Choice, argmin_of, eligible, selected_scores};
-use crate::forecast::features::country_of;
 use crate::forecast::global::{FeatureCache, backtest_global, first_training_period, forecast_global};
 use crate::forecast::local::{LocalPart, local_part, run_settings};
 use crate::forecast::pooled::PooledOptions;

@@ -237,8 +237,9 @@ fn the_hierarchy_is_consistent_children_sum_to_their_parents_every_period() {
 
 #[test]
 fn global_model_features_do_not_leak_the_future_on_real_data() {
+    use vigil_core::data::region::country_of;
     use vigil_core::data::series::region_series;
-    use vigil_core::forecast::features::{country_of, features_at};
+    use vigil_core::forecast::features::features_at;
     let got = ged();
     let panel = ged_monthly(&got, Level::Admin1);
     let series = region_series(&panel.frame, "fatalities_best").unwrap();
