@@ -11,7 +11,7 @@ mod settings;
 mod shards;
 mod spec;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use spec::{Overrides, SpecProblems};
 use std::path::PathBuf;
@@ -667,7 +667,6 @@ fn dispatch(command: Command) -> Result<ExitCode> {
 /// Creates the folder of `out` and refuses an `out` inside the run folder `run`, which stays as
 /// the run left it.
 fn out_of_run(run: &std::path::Path, out: &std::path::Path) -> Result<()> {
-    use anyhow::Context;
     let run_dir = std::fs::canonicalize(run).with_context(|| format!("resolving {}", run.display()))?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -688,7 +687,6 @@ fn synth(
     out: &std::path::Path,
     series: Option<&std::path::Path>,
 ) -> Result<()> {
-    use anyhow::Context;
     let tmp = |p: &std::path::Path| {
         let mut name = p.file_name().unwrap_or_default().to_os_string();
         name.push(".partial");
@@ -723,7 +721,6 @@ fn synth(
 
 /// `vigil serve`: the HTTP API until Ctrl-C or SIGTERM.
 fn serve(bind: &str, config: vigil_api::ApiConfig) -> Result<()> {
-    use anyhow::Context;
     use std::io::Write as _;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -783,7 +780,6 @@ fn export(
     run: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<ExitCode> {
-    use anyhow::Context;
     let agreement = vigil_share::export::Agreement::load(agreement_path)?;
     let run = std::fs::canonicalize(run).with_context(|| format!("no run folder {}", run.display()))?;
     // The runs folder (OUT of OUT/<job>/<run id>) holds the audit log.
@@ -870,7 +866,6 @@ fn audit_verify(log: &std::path::Path) -> Result<ExitCode> {
 
 /// `vigil report RUN`.
 fn report(run: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
-    use anyhow::Context;
     let text = std::fs::read_to_string(run.join("manifest.json")).with_context(|| {
         format!(
             "{} is not a finished run (no manifest.json); pass a run folder such as runs/monthly/latest",
@@ -907,7 +902,6 @@ fn report(run: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
 
 /// `vigil forecast --model RUN/MODEL`.
 fn forecast(model: &std::path::Path, out: Option<PathBuf>) -> Result<ExitCode> {
-    use anyhow::Context;
     let name = model
         .file_name()
         .and_then(|n| n.to_str())
@@ -958,17 +952,41 @@ fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
         sets: common.set,
     };
     let spec = spec::load(&common.spec, &overrides)?;
-    std::fs::create_dir_all(&out)?;
-    let ing = inputs::ingest_all(&spec, Some((&out.join("incidents.parquet"), "stage")))?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Everything is written into a hidden folder first and moved into --out only once every
+    // file is complete: a stage that fails leaves no file that looks like its output.
+    let tmp = TempDir(out.join(format!(".tmp-stage-{}", std::process::id())));
+    let dir = &tmp.0;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ing = inputs::ingest_all(&spec, Some((&dir.join("incidents.parquet"), "stage")))?;
     let class = ing.classification;
-    vigil_core::output::write_json(&out.join("quality.json"), &ing.quality)?;
+    vigil_core::output::write_json(&dir.join("quality.json"), &ing.quality)?;
     let mut tables = vec![("quarantine.parquet", ing.quarantine)];
     if with_panel {
         let panel = inputs::panel_of(&spec, &ing.incidents)?;
         tables.push(("panel.parquet", panel.frame));
         tables.push(("regions.parquet", panel.regions));
     }
-    inputs::write_stage(&out, tables, class)?;
+    inputs::write_stage(dir, tables, class)?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let from = entry?.path();
+        let to = out.join(from.file_name().unwrap_or_default());
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    }
     println!("{}", out.display());
     Ok(())
+}
+
+/// A folder removed, with whatever it holds, when the value is dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.0.exists()
+            && let Err(e) = std::fs::remove_dir_all(&self.0)
+        {
+            tracing::warn!("could not remove {}: {e}", self.0.display());
+        }
+    }
 }

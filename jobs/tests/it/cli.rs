@@ -1202,3 +1202,39 @@ fn stage_commands_write_their_tables() {
         assert!(out.join(f).is_file(), "{f}");
     }
 }
+
+#[test]
+fn a_stage_command_that_fails_leaves_no_file_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    // an unterminated quote: the CSV reader fails after the incidents file would have been opened
+    let data = tmp.path().join("broken.csv");
+    std::fs::write(
+        &data,
+        "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high\n\
+         e1,2021-03-05,,484,Mexico,\"Guerrero,,17.5,-99.5,,state_based,,1,1,1\n",
+    )
+    .unwrap();
+    let spec = tmp.path().join("broken.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[job]\nname = \"broken\"\nas_of = \"2021-12-31\"\n[[inputs]]\npath = \"{}\"\nmapping = \"{}\"\nclassification = \"public\"\n",
+            data.display(),
+            repo().join("data/schemas/canonical.toml").display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("stage");
+    for command in ["ingest", "panel"] {
+        let o = vigil(
+            &[command, spec.to_str().unwrap(), "--out", out.to_str().unwrap()],
+            &[],
+        );
+        assert!(!o.status.success(), "{command} should fail on the broken input");
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "{command} left {left:?} behind: {}", stderr(&o));
+    }
+}

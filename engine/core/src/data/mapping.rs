@@ -146,9 +146,15 @@ pub struct FieldMap {
     pub sum: Option<Vec<String>>,
     /// The same value for every row.
     pub constant: Option<String>,
-    /// Date formats to try, in order (chrono `strftime` syntax); a time part is allowed.
+    /// Date formats to try, in order (chrono `strftime` syntax); a time part is allowed. A date
+    /// must be written exactly as its format writes it, zero padding included (`2021-03-05`, not
+    /// `2021-3-5`), unless `lenient` is set.
     #[serde(default)]
     pub formats: Vec<String>,
+    /// Accept dates a format reads but does not write that way (`2021-3-5` for `%Y-%m-%d`),
+    /// each counted as a `lenient_date` warning; off by default.
+    #[serde(default)]
+    pub lenient: bool,
     /// Recoding table for text fields: source value → canonical value.
     pub recode: Option<BTreeMap<String, String>>,
 }
@@ -258,6 +264,9 @@ impl SchemaMapping {
             }
             if !map.formats.is_empty() && field.kind != FieldKind::Date {
                 problems.push(format!("fields.{name}: `formats` is only for date fields"));
+            }
+            if map.lenient && field.kind != FieldKind::Date {
+                problems.push(format!("fields.{name}: `lenient` is only for date fields"));
             }
             if map.recode.is_some() && field.kind != FieldKind::Text {
                 problems.push(format!("fields.{name}: `recode` is only for text fields"));

@@ -35,11 +35,14 @@ pub enum Rule {
     BestOutsideLowHigh,
     /// Warning: the low estimate is above the high estimate.
     LowAboveHigh,
+    /// Warning: a date was read by a lenient field although it is not written as its format
+    /// writes dates (`2021-3-5` for `%Y-%m-%d`).
+    LenientDate,
 }
 
 impl Rule {
     /// Every rule, rejecting ones first.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::MissingRequiredField,
         Rule::UnparsableDate,
         Rule::DateEndBeforeStart,
@@ -54,6 +57,7 @@ impl Rule {
         Rule::UnknownCategory,
         Rule::BestOutsideLowHigh,
         Rule::LowAboveHigh,
+        Rule::LenientDate,
     ];
 
     /// The rule's name in quarantine files and quality reports.
@@ -73,12 +77,16 @@ impl Rule {
             Rule::UnknownCategory => "unknown_category",
             Rule::BestOutsideLowHigh => "best_outside_low_high",
             Rule::LowAboveHigh => "low_above_high",
+            Rule::LenientDate => "lenient_date",
         }
     }
 
     /// True for rules that keep the row.
     pub fn is_warning(self) -> bool {
-        matches!(self, Rule::BestOutsideLowHigh | Rule::LowAboveHigh)
+        matches!(
+            self,
+            Rule::BestOutsideLowHigh | Rule::LowAboveHigh | Rule::LenientDate
+        )
     }
 }
 

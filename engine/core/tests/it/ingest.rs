@@ -526,3 +526,91 @@ fn a_date_beyond_the_calendar_is_quarantined_not_accepted() {
         "{messages:?}"
     );
 }
+
+/// A canonical-schema CSV of one incident per `date_start`, and the canonical mapping with
+/// `extra` added to date_start's field (e.g. `, lenient = true`).
+fn canonical_csv(dir: &std::path::Path, dates: &[&str], extra: &str) -> (std::path::PathBuf, SchemaMapping) {
+    let mut csv = String::from(
+        "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high\n",
+    );
+    for (i, d) in dates.iter().enumerate() {
+        csv.push_str(&format!(
+            "e{i},{d},,484,Mexico,Guerrero,,17.5,-99.5,,state_based,,1,1,1\n"
+        ));
+    }
+    let data = dir.join("dates.csv");
+    std::fs::write(&data, csv).unwrap();
+    let text = std::fs::read_to_string(repo().join("data/schemas/canonical.toml")).unwrap();
+    let text = text.replace(
+        r#"date_start = { from = "date_start", formats = ["%Y-%m-%d"] }"#,
+        &format!(r#"date_start = {{ from = "date_start", formats = ["%Y-%m-%d", "%d %B %Y"]{extra} }}"#),
+    );
+    let path = dir.join("mapping.toml");
+    std::fs::write(&path, text).unwrap();
+    (data, SchemaMapping::load(&path).expect("mapping"))
+}
+
+#[test]
+fn a_date_not_written_as_its_format_writes_it_is_quarantined_unless_the_mapping_is_lenient() {
+    let dir = tempfile::tempdir().unwrap();
+    // padded ISO; non-padded month and day; a month name in another case; a non-padded day
+    let dates = ["2021-03-05", "2021-3-5", "05 march 2021", "5 March 2021"];
+    let (data, strict) = canonical_csv(dir.path(), &dates, "");
+    let got = ingest(&data, &strict, &opts("2021-12-31")).expect("ingest");
+    assert_eq!(got.quality.rows_accepted, 2, "{:?}", got.quality);
+    assert_eq!(got.quality.rules.get("unparsable_date"), Some(&2));
+    let q = &got.quarantine;
+    let rows: Vec<Option<i64>> = q.column("source_row").unwrap().i64().unwrap().iter().collect();
+    assert_eq!(rows, [Some(2), Some(4)]);
+    let message = q
+        .column("message")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with(
+            "date_start: '2021-3-5' in column 'date_start' is not written as the format \"%Y-%m-%d\" writes dates"
+        ) && message.contains("lenient = true"),
+        "{message}"
+    );
+
+    let (data, lenient) = canonical_csv(dir.path(), &dates, ", lenient = true");
+    let got = ingest(&data, &lenient, &opts("2021-12-31")).expect("ingest");
+    assert_eq!(got.quality.rows_accepted, 4);
+    assert_eq!(got.quality.warnings.get("lenient_date"), Some(&2));
+    let days: Vec<Option<i32>> = got
+        .incidents
+        .column("date_start")
+        .unwrap()
+        .cast(&DataType::Int32)
+        .unwrap()
+        .i32()
+        .unwrap()
+        .iter()
+        .collect();
+    let march_5 = (NaiveDate::from_ymd_opt(2021, 3, 5).unwrap()
+        - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+    .num_days() as i32;
+    assert_eq!(days, [Some(march_5); 4]);
+}
+
+#[test]
+fn lenient_is_refused_on_a_field_that_is_not_a_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("data/schemas/canonical.toml"))
+        .unwrap()
+        .replace(
+            r#"country = { from = "country" }"#,
+            r#"country = { from = "country", lenient = true }"#,
+        );
+    let path = dir.path().join("mapping.toml");
+    std::fs::write(&path, text).unwrap();
+    let err = SchemaMapping::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("fields.country: `lenient` is only for date fields"),
+        "{err}"
+    );
+}

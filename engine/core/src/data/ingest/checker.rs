@@ -293,8 +293,11 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            let start = take!(f_start.date(i));
-            let end = take!(f_end.date(i));
+            let (start, end) = (take!(f_start.date(i)), take!(f_end.date(i)));
+            if start.is_some_and(|d| d.1) || end.is_some_and(|d| d.1) {
+                warnings.push(Rule::LenientDate);
+            }
+            let (start, end) = (start.map(|d| d.0), end.map(|d| d.0));
             if start.is_none() && !problems.iter().any(|p| p.field == "date_start") {
                 problems.push(missing("date_start"));
             }

@@ -41,6 +41,8 @@ where
 pub(super) struct Field {
     pub(super) name: &'static str,
     pub(super) formats: Vec<String>,
+    /// Dates a format reads but does not write that way are accepted (with a warning).
+    pub(super) lenient: bool,
     pub(super) recode: Option<BTreeMap<String, String>>,
     pub(super) sources: Vec<(String, Source)>,
 }
@@ -55,6 +57,7 @@ pub(super) fn prepare(
         return Ok(Field {
             name,
             formats: Vec::new(),
+            lenient: false,
             recode: None,
             sources: vec![(String::new(), Source::Absent)],
         });
@@ -100,6 +103,7 @@ pub(super) fn prepare(
     Ok(Field {
         name,
         formats,
+        lenient: map.lenient,
         recode: map.recode.clone(),
         sources,
     })
@@ -209,8 +213,9 @@ impl Field {
         Ok(total.map(|v| v as i64))
     }
 
-    /// Row `i`'s date as days since 1970-01-01 (a date column's values are taken as they are).
-    pub(super) fn date(&self, i: usize) -> Result<Option<i32>, Problem> {
+    /// Row `i`'s date as days since 1970-01-01 (a date column's values are taken as they are),
+    /// and whether it was read leniently: not written as its format writes dates.
+    pub(super) fn date(&self, i: usize) -> Result<Option<(i32, bool)>, Problem> {
         let Some(source) = self.sources.first() else {
             return Ok(None);
         };
@@ -234,7 +239,7 @@ impl Field {
                         value: Some(text),
                     })
                 }
-                d => Ok(d),
+                d => Ok(d.map(|d| (d, false))),
             };
         }
         let Some(raw) = raw_text(&source.1, i) else {
@@ -244,13 +249,39 @@ impl Field {
         if t.is_empty() {
             return Ok(None);
         }
+        // chrono reads `2021-3-5` with `%Y-%m-%d`: a date counts as written in a format only if
+        // the format writes it back the same (names of months and days in any case)
+        let mut loose: Option<(i32, &str)> = None;
         for f in &self.formats {
             if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-                return Ok(Some(to_epoch_days(d)));
+                if written_as(t, f, d.format(f)) {
+                    return Ok(Some((to_epoch_days(d), false)));
+                }
+                loose.get_or_insert((to_epoch_days(d), f));
             }
             if let Ok(dt) = NaiveDateTime::parse_from_str(t, f) {
-                return Ok(Some(to_epoch_days(dt.date())));
+                if written_as(t, f, dt.format(f)) {
+                    return Ok(Some((to_epoch_days(dt.date()), false)));
+                }
+                loose.get_or_insert((to_epoch_days(dt.date()), f));
             }
+        }
+        if let Some((days, f)) = loose {
+            if self.lenient {
+                return Ok(Some((days, true)));
+            }
+            return Err(Problem {
+                rule: Rule::UnparsableDate,
+                field: self.name,
+                message: format!(
+                    "{}: '{}' in column '{}' is not written as the format {f:?} writes dates (zero padding included); correct the source, or declare `lenient = true` for {} in the mapping to accept such dates with a warning",
+                    self.name,
+                    truncate(t),
+                    source.0,
+                    self.name
+                ),
+                value: Some(truncate(t)),
+            });
         }
         Err(Problem {
             rule: Rule::UnparsableDate,
@@ -265,6 +296,27 @@ impl Field {
             value: Some(truncate(t)),
         })
     }
+}
+
+/// Whether `t` is written exactly as `format` writes the date it was read as (`written`). ISO
+/// dates, by far the most common, are checked without formatting: ten characters, digits but
+/// for the dashes at 4 and 7.
+fn written_as(t: &str, format: &str, written: impl std::fmt::Display) -> bool {
+    if format == "%Y-%m-%d" {
+        let b = t.as_bytes();
+        return b.len() == 10
+            && b.iter().enumerate().all(|(k, c)| {
+                if k == 4 || k == 7 {
+                    *c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+    }
+    use std::fmt::Write;
+    // a format with a part the value lacks (a time of day for a date) fails to write: not a match
+    let mut s = String::new();
+    write!(s, "{written}").is_ok() && s.eq_ignore_ascii_case(t)
 }
 
 /// `s` without leading and trailing white space. Most values have none: when both ends are
