@@ -136,6 +136,14 @@ pub fn canonical_field(name: &str) -> Option<&'static CanonicalField> {
     CANONICAL_FIELDS.iter().find(|f| f.name == name)
 }
 
+/// The earliest date a mapping accepts when its date field declares no `earliest`: no source
+/// vigil reads records incidents before it, and a date in year 1 or 1066 is a typo.
+pub const DEFAULT_EARLIEST: &str = "1900-01-01";
+
+/// The largest count a mapping accepts in one row when its count field declares no `max`: ten
+/// million deaths or events in one record is a typo (a count of 2^40, say), not an incident.
+pub const DEFAULT_MAX_COUNT: i64 = 10_000_000;
+
 /// How one canonical field is filled from the source.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,6 +163,12 @@ pub struct FieldMap {
     /// each counted as a `lenient_date` warning; off by default.
     #[serde(default)]
     pub lenient: bool,
+    /// The earliest plausible date (`YYYY-MM-DD`, date fields); earlier dates are quarantined
+    /// (`date_out_of_range`). Default [`DEFAULT_EARLIEST`].
+    pub earliest: Option<String>,
+    /// The largest plausible value (count fields); larger ones are quarantined
+    /// (`count_out_of_range`). Default [`DEFAULT_MAX_COUNT`].
+    pub max: Option<i64>,
     /// Recoding table for text fields: source value → canonical value.
     pub recode: Option<BTreeMap<String, String>>,
 }
@@ -267,6 +281,22 @@ impl SchemaMapping {
             }
             if map.lenient && field.kind != FieldKind::Date {
                 problems.push(format!("fields.{name}: `lenient` is only for date fields"));
+            }
+            if let Some(e) = &map.earliest {
+                if field.kind != FieldKind::Date {
+                    problems.push(format!("fields.{name}: `earliest` is only for date fields"));
+                } else if chrono::NaiveDate::parse_from_str(e, "%Y-%m-%d").is_err() {
+                    problems.push(format!(
+                        "fields.{name}: earliest = '{e}' is not a date: write it as YYYY-MM-DD"
+                    ));
+                }
+            }
+            if let Some(max) = map.max {
+                if field.kind != FieldKind::Count {
+                    problems.push(format!("fields.{name}: `max` is only for count fields"));
+                } else if max < 1 {
+                    problems.push(format!("fields.{name}: max = {max} must be at least 1"));
+                }
             }
             if map.recode.is_some() && field.kind != FieldKind::Text {
                 problems.push(format!("fields.{name}: `recode` is only for text fields"));

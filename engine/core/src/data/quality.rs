@@ -17,8 +17,12 @@ pub enum Rule {
     DateAfterAsOf,
     /// A numeric field holds text that is not a number.
     UnparsableNumber,
+    /// A date is before the field's earliest plausible date.
+    DateOutOfRange,
     /// A count is below zero.
     NegativeCount,
+    /// A count is above the field's largest plausible value.
+    CountOutOfRange,
     /// A count has a fractional part.
     NonIntegerCount,
     /// Latitude outside [-90, 90] or longitude outside [-180, 180].
@@ -42,13 +46,15 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, rejecting ones first.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 17] = [
         Rule::MissingRequiredField,
         Rule::UnparsableDate,
         Rule::DateEndBeforeStart,
         Rule::DateAfterAsOf,
+        Rule::DateOutOfRange,
         Rule::UnparsableNumber,
         Rule::NegativeCount,
+        Rule::CountOutOfRange,
         Rule::NonIntegerCount,
         Rule::CoordinatesOutOfRange,
         Rule::CoordinatesIncomplete,
@@ -68,7 +74,9 @@ impl Rule {
             Rule::DateEndBeforeStart => "date_end_before_start",
             Rule::DateAfterAsOf => "date_after_as_of",
             Rule::UnparsableNumber => "unparsable_number",
+            Rule::DateOutOfRange => "date_out_of_range",
             Rule::NegativeCount => "negative_count",
+            Rule::CountOutOfRange => "count_out_of_range",
             Rule::NonIntegerCount => "non_integer_count",
             Rule::CoordinatesOutOfRange => "coordinates_out_of_range",
             Rule::CoordinatesIncomplete => "coordinates_incomplete",

@@ -614,3 +614,117 @@ fn lenient_is_refused_on_a_field_that_is_not_a_date() {
         "{err}"
     );
 }
+
+#[test]
+fn dates_and_counts_outside_their_plausible_ranges_are_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high\n",
+    );
+    for (id, date, best) in [
+        ("ok", "2021-03-05", "3"),
+        ("year-one", "0001-03-05", "3"),
+        ("huge", "2021-03-05", "1099511627776"),
+        ("before-ged", "1988-12-31", "3"),
+    ] {
+        csv.push_str(&format!(
+            "{id},{date},,484,Mexico,Guerrero,,17.5,-99.5,,state_based,,{best},,\n"
+        ));
+    }
+    let data = dir.path().join("ranges.csv");
+    std::fs::write(&data, csv).unwrap();
+    let load = |date_extra: &str, count_extra: &str| {
+        let text = std::fs::read_to_string(repo().join("data/schemas/canonical.toml"))
+            .unwrap()
+            .replace(
+                r#"date_start = { from = "date_start", formats = ["%Y-%m-%d"] }"#,
+                &format!(r#"date_start = {{ from = "date_start", formats = ["%Y-%m-%d"]{date_extra} }}"#),
+            )
+            .replace(
+                r#"fatalities_best = { from = "fatalities_best" }"#,
+                &format!(r#"fatalities_best = {{ from = "fatalities_best"{count_extra} }}"#),
+            );
+        let path = dir.path().join("mapping.toml");
+        std::fs::write(&path, text).unwrap();
+        SchemaMapping::load(&path).expect("mapping")
+    };
+    let rules = |m: &SchemaMapping| -> Vec<(i64, String)> {
+        let got = ingest(&data, m, &opts("2021-12-31")).expect("ingest");
+        let q = &got.quarantine;
+        let rows = q.column("source_row").unwrap().i64().unwrap().clone();
+        let rules = q.column("rule").unwrap().str().unwrap().clone();
+        rows.iter()
+            .zip(rules.iter())
+            .map(|(r, x)| (r.unwrap(), x.unwrap().to_string()))
+            .collect()
+    };
+    // the defaults: nothing before 1900, no count above ten million
+    assert_eq!(
+        rules(&load("", "")),
+        [
+            (2, "date_out_of_range".to_string()),
+            (3, "count_out_of_range".to_string())
+        ]
+    );
+    // declared: GED's start, and a maximum of 2 deaths
+    assert_eq!(
+        rules(&load(r#", earliest = "1989-01-01""#, ", max = 2")),
+        [
+            (1, "count_out_of_range".to_string()),
+            (2, "date_out_of_range".to_string()),
+            (2, "count_out_of_range".to_string()),
+            (3, "count_out_of_range".to_string()),
+            (4, "date_out_of_range".to_string()),
+            (4, "count_out_of_range".to_string()),
+        ]
+    );
+    let got = ingest(&data, &load("", ""), &opts("2021-12-31")).expect("ingest");
+    let messages: Vec<String> = got
+        .quarantine
+        .column("message")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|m| m.unwrap().to_string())
+        .collect();
+    assert!(
+        messages[0].starts_with(
+            "date_start: 0001-03-05 in column 'date_start' is before the earliest plausible date, 1900-01-01"
+        ),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("fatalities_best: 1099511627776 (column fatalities_best) is above the largest plausible count, 10000000"),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn plausible_ranges_are_checked_when_the_mapping_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("data/schemas/canonical.toml"))
+        .unwrap()
+        .replace(
+            r#"country = { from = "country" }"#,
+            r#"country = { from = "country", max = 3 }"#,
+        )
+        .replace(
+            r#"date_end = { from = "date_end", formats = ["%Y-%m-%d"] }"#,
+            r#"date_end = { from = "date_end", formats = ["%Y-%m-%d"], earliest = "1989" }"#,
+        )
+        .replace(
+            r#"fatalities_low = { from = "fatalities_low" }"#,
+            r#"fatalities_low = { from = "fatalities_low", max = 0 }"#,
+        );
+    let path = dir.path().join("mapping.toml");
+    std::fs::write(&path, text).unwrap();
+    let err = SchemaMapping::load(&path).unwrap_err().to_string();
+    for want in [
+        "fields.country: `max` is only for count fields",
+        "fields.date_end: earliest = '1989' is not a date: write it as YYYY-MM-DD",
+        "fields.fatalities_low: max = 0 must be at least 1",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+}

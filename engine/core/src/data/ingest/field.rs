@@ -1,6 +1,6 @@
 //! Source columns prepared for their canonical field, and the per-value checks of each kind.
 
-use crate::data::mapping::{FieldKind, FieldMap, canonical_field};
+use crate::data::mapping::{DEFAULT_EARLIEST, DEFAULT_MAX_COUNT, FieldKind, FieldMap, canonical_field};
 use crate::data::period::to_epoch_days;
 use crate::data::quality::Rule;
 use crate::error::EngineError;
@@ -43,6 +43,10 @@ pub(super) struct Field {
     pub(super) formats: Vec<String>,
     /// Dates a format reads but does not write that way are accepted (with a warning).
     pub(super) lenient: bool,
+    /// The earliest plausible date, as days since 1970-01-01 (date fields).
+    pub(super) earliest: i32,
+    /// The largest plausible count (count fields).
+    pub(super) max: i64,
     pub(super) recode: Option<BTreeMap<String, String>>,
     pub(super) sources: Vec<(String, Source)>,
 }
@@ -58,6 +62,8 @@ pub(super) fn prepare(
             name,
             formats: Vec::new(),
             lenient: false,
+            earliest: i32::MIN,
+            max: i64::MAX,
             recode: None,
             sources: vec![(String::new(), Source::Absent)],
         });
@@ -104,6 +110,10 @@ pub(super) fn prepare(
         name,
         formats,
         lenient: map.lenient,
+        // (a checked mapping's `earliest` parses)
+        earliest: NaiveDate::parse_from_str(map.earliest.as_deref().unwrap_or(DEFAULT_EARLIEST), "%Y-%m-%d")
+            .map_or(i32::MIN, to_epoch_days),
+        max: map.max.unwrap_or(DEFAULT_MAX_COUNT),
         recode: map.recode.clone(),
         sources,
     })
@@ -210,12 +220,53 @@ impl Field {
                 total = Some(total.unwrap_or(0.0) + v);
             }
         }
+        if let Some(v) = total
+            && v > self.max as f64
+        {
+            let columns: Vec<&str> = self.sources.iter().map(|s| s.0.as_str()).collect();
+            return Err(Problem {
+                rule: Rule::CountOutOfRange,
+                field: self.name,
+                message: format!(
+                    "{}: {v} (column {}) is above the largest plausible count, {}; if it is real, declare a larger `max` for {} in the mapping",
+                    self.name,
+                    columns.join(" + "),
+                    self.max,
+                    self.name
+                ),
+                value: Some(v.to_string()),
+            });
+        }
         Ok(total.map(|v| v as i64))
     }
 
-    /// Row `i`'s date as days since 1970-01-01 (a date column's values are taken as they are),
-    /// and whether it was read leniently: not written as its format writes dates.
+    /// Row `i`'s date as days since 1970-01-01, and whether it was read leniently (not written
+    /// as its format writes dates); a date before the field's earliest plausible one is a problem.
     pub(super) fn date(&self, i: usize) -> Result<Option<(i32, bool)>, Problem> {
+        let got = self.read_date(i)?;
+        match got {
+            Some((d, _)) if d < self.earliest => {
+                let column = self.sources.first().map_or("", |s| s.0.as_str());
+                Err(Problem {
+                    rule: Rule::DateOutOfRange,
+                    field: self.name,
+                    message: format!(
+                        "{}: {} in column '{column}' is before the earliest plausible date, {}; if it is real, declare an earlier `earliest` for {} in the mapping",
+                        self.name,
+                        day_text(d),
+                        day_text(self.earliest),
+                        self.name
+                    ),
+                    value: Some(day_text(d)),
+                })
+            }
+            _ => Ok(got),
+        }
+    }
+
+    /// Row `i`'s date as [`Field::date`] reads it, before the range check (a date column's
+    /// values are taken as they are).
+    fn read_date(&self, i: usize) -> Result<Option<(i32, bool)>, Problem> {
         let Some(source) = self.sources.first() else {
             return Ok(None);
         };
