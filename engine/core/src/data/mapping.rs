@@ -66,8 +66,8 @@ pub const CANONICAL_FIELDS: &[CanonicalField] = &[
     CanonicalField {
         name: "country",
         kind: FieldKind::Text,
-        required: false,
-        doc: "country name (defaults to country_code)",
+        required: true,
+        doc: "country name (an empty one is quarantined, or filled from country_code where the mapping says `fallback = \"country_code\"`)",
     },
     CanonicalField {
         name: "admin1",
@@ -169,6 +169,9 @@ pub struct FieldMap {
     /// The largest plausible value (count fields); larger ones are quarantined
     /// (`count_out_of_range`). Default [`DEFAULT_MAX_COUNT`].
     pub max: Option<i64>,
+    /// The canonical field whose value fills this one where the source's is empty, each such row
+    /// counted as a `filled_from_fallback` warning. Only `country` has one: `country_code`.
+    pub fallback: Option<String>,
     /// Recoding table for text fields: source value → canonical value.
     pub recode: Option<BTreeMap<String, String>>,
 }
@@ -290,6 +293,13 @@ impl SchemaMapping {
                         "fields.{name}: earliest = '{e}' is not a date: write it as YYYY-MM-DD"
                     ));
                 }
+            }
+            if let Some(f) = &map.fallback
+                && !(*name == "country" && f == "country_code")
+            {
+                problems.push(format!(
+                    "fields.{name}: fallback = '{f}' is not supported: only country may fall back, to country_code"
+                ));
             }
             if let Some(max) = map.max {
                 if field.kind != FieldKind::Count {

@@ -42,11 +42,13 @@ pub enum Rule {
     /// Warning: a date was read by a lenient field although it is not written as its format
     /// writes dates (`2021-3-5` for `%Y-%m-%d`).
     LenientDate,
+    /// Warning: an empty field was filled from the field the mapping names as its `fallback`.
+    FilledFromFallback,
 }
 
 impl Rule {
     /// Every rule, rejecting ones first.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::MissingRequiredField,
         Rule::UnparsableDate,
         Rule::DateEndBeforeStart,
@@ -64,6 +66,7 @@ impl Rule {
         Rule::BestOutsideLowHigh,
         Rule::LowAboveHigh,
         Rule::LenientDate,
+        Rule::FilledFromFallback,
     ];
 
     /// The rule's name in quarantine files and quality reports.
@@ -86,6 +89,7 @@ impl Rule {
             Rule::BestOutsideLowHigh => "best_outside_low_high",
             Rule::LowAboveHigh => "low_above_high",
             Rule::LenientDate => "lenient_date",
+            Rule::FilledFromFallback => "filled_from_fallback",
         }
     }
 
@@ -93,7 +97,7 @@ impl Rule {
     pub fn is_warning(self) -> bool {
         matches!(
             self,
-            Rule::BestOutsideLowHigh | Rule::LowAboveHigh | Rule::LenientDate
+            Rule::BestOutsideLowHigh | Rule::LowAboveHigh | Rule::LenientDate | Rule::FilledFromFallback
         )
     }
 }

@@ -410,7 +410,15 @@ fn accepted_text_is_the_source_text_trimmed_whether_kept_or_copied() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = as_parquet(&mut df, &["date_start"], &dir.path().join("text.parquet"));
-    let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
+    // empty country names are filled from the code (a value that is not the source's own)
+    let text = std::fs::read_to_string(repo().join("data/schemas/canonical.toml"))
+        .unwrap()
+        .replace(
+            r#"country = { from = "country" }"#,
+            r#"country = { from = "country", fallback = "country_code" }"#,
+        );
+    std::fs::write(dir.path().join("mapping.toml"), text).unwrap();
+    let mapping = SchemaMapping::load(&dir.path().join("mapping.toml")).expect("mapping");
     let whole = ingest(&path, &mapping, &opts("2021-12-31")).expect("ingest");
     let got = &whole.incidents;
     let text = |name: &str| -> Vec<Option<String>> {
@@ -727,4 +735,67 @@ fn plausible_ranges_are_checked_when_the_mapping_is_loaded() {
     ] {
         assert!(err.contains(want), "{want:?} not in {err}");
     }
+}
+
+#[test]
+fn an_empty_country_is_quarantined_unless_the_mapping_declares_its_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high\n",
+    );
+    for (id, country) in [("named", "Mexico"), ("empty", ""), ("blank", "   ")] {
+        csv.push_str(&format!(
+            "{id},2021-03-05,,484,{country},Guerrero,,17.5,-99.5,,state_based,,1,,\n"
+        ));
+    }
+    let data = dir.path().join("countries.csv");
+    std::fs::write(&data, csv).unwrap();
+    let load = |country: &str| {
+        let text = std::fs::read_to_string(repo().join("data/schemas/canonical.toml"))
+            .unwrap()
+            .replace(r#"country = { from = "country" }"#, country);
+        let path = dir.path().join("mapping.toml");
+        std::fs::write(&path, text).unwrap();
+        SchemaMapping::load(&path)
+    };
+    let strict = load(r#"country = { from = "country" }"#).expect("mapping");
+    let got = ingest(&data, &strict, &opts("2021-12-31")).expect("ingest");
+    assert_eq!(got.quality.rows_accepted, 1);
+    assert_eq!(got.quality.rules.get("missing_required_field"), Some(&2));
+    let fields: Vec<Option<&str>> = got
+        .quarantine
+        .column("field")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(fields, [Some("country"), Some("country")]);
+
+    let filled = load(r#"country = { from = "country", fallback = "country_code" }"#).expect("mapping");
+    let got = ingest(&data, &filled, &opts("2021-12-31")).expect("ingest");
+    assert_eq!(got.quality.rows_accepted, 3);
+    assert_eq!(got.quality.warnings.get("filled_from_fallback"), Some(&2));
+    let names: Vec<Option<&str>> = got
+        .incidents
+        .column("country")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(names, [Some("Mexico"), Some("484"), Some("484")]);
+
+    let err = load(r#"country = { from = "country", fallback = "admin1" }"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fields.country: fallback = 'admin1' is not supported"),
+        "{err}"
+    );
+    let err = load("").unwrap_err().to_string();
+    assert!(
+        err.contains("fields.country: required canonical field is not mapped"),
+        "{err}"
+    );
 }

@@ -224,6 +224,10 @@ impl<'a> Checker<'a> {
         let f_end = field("date_end")?;
         let f_cc = field("country_code")?;
         let f_country = field("country")?;
+        let country_falls_back = mapping
+            .fields
+            .get("country")
+            .is_some_and(|m| m.fallback.as_deref() == Some("country_code"));
         let f_a1 = field("admin1")?;
         let f_a2 = field("admin2")?;
         let f_lat = field("latitude")?;
@@ -329,6 +333,14 @@ impl<'a> Checker<'a> {
             if cc.is_none() {
                 problems.push(missing("country_code"));
             }
+            let country = f_country.text(i);
+            if country.is_none() {
+                if country_falls_back {
+                    warnings.push(Rule::FilledFromFallback);
+                } else {
+                    problems.push(missing("country"));
+                }
+            }
             let lat = take!(f_lat.real(i));
             let lon = take!(f_lon.real(i));
             let mut coords_ok = true;
@@ -432,7 +444,7 @@ impl<'a> Checker<'a> {
                 // The text columns first: they are told which rows came before this one.
                 let before = acc.index.as_slice();
                 acc.incident_id.push(Some(&id), i, before);
-                let country = f_country.text(i);
+                // (an empty country is here only where the mapping lets it fall back to the code)
                 acc.country
                     .push(Some(country.as_deref().unwrap_or(&cc)), i, before);
                 acc.country_code.push(Some(&cc), i, before);
