@@ -288,6 +288,9 @@ impl Run<'_> {
                     q.file
                 ));
             }
+            for n in &q.notices {
+                self.warnings.push(format!("{}: {n}", q.file));
+            }
         }
         let gates = self.spec.quality.check(&ing.quality);
         let mut quarantine = ing.quarantine.sort(

@@ -226,6 +226,11 @@ pub struct SchemaMapping {
     /// Source columns holding personal data: never read, never written.
     #[serde(default)]
     pub personal: Vec<String>,
+    /// Source columns the mapping knows and leaves out on purpose. A column of an input that is
+    /// neither mapped, an extra, personal nor ignored is named in a warning: it may be a column
+    /// the mapping should read, renamed by a new release of the source.
+    #[serde(default)]
+    pub ignored: Vec<String>,
     /// CSV reading options.
     #[serde(default)]
     pub csv: CsvOptions,
@@ -372,6 +377,36 @@ impl SchemaMapping {
             if seen.insert(column.to_string()) {
                 out.push(column.to_string());
             }
+        }
+        out
+    }
+}
+
+impl SchemaMapping {
+    /// What is odd about an input as a whole, in words for quality.json and the log: no rows,
+    /// or columns (`columns`, the input's) that the mapping does not know.
+    pub fn notices(&self, rows: usize, columns: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        if rows == 0 {
+            out.push("the input has no rows".to_string());
+        }
+        let known: BTreeSet<String> = self
+            .source_columns()
+            .into_iter()
+            .chain(self.personal.iter().cloned())
+            .chain(self.ignored.iter().cloned())
+            .collect();
+        let unknown: Vec<&str> = columns
+            .iter()
+            .filter(|c| !known.contains(*c))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            out.push(format!(
+                "columns the mapping '{}' does not know: {} (map them, keep them as `extras`, or list them under `ignored`)",
+                self.name,
+                unknown.join(", ")
+            ));
         }
         out
     }

@@ -124,6 +124,9 @@ pub struct InputQuality {
     pub warnings: BTreeMap<String, u64>,
     /// Up to 20 source row numbers per warning rule, to look at.
     pub warning_examples: BTreeMap<String, Vec<u64>>,
+    /// Warnings about the input as a whole (no rows, columns the mapping does not know).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 impl InputQuality {

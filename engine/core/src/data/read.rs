@@ -152,6 +152,8 @@ pub struct ChunkedSource {
     path: std::path::PathBuf,
     separator: u8,
     rows: usize,
+    /// Every column of the table, read or not.
+    columns: Vec<String>,
     whole: Option<DataFrame>,
 }
 
@@ -162,6 +164,8 @@ impl ChunkedSource {
         let mut lf = scan(path, separator)?;
         check_columns(&mut lf, columns, path, mapping)?;
         let ctx = || format!("reading {}", path.display());
+        let all = lf.collect_schema().map_err(EngineError::polars(ctx()))?;
+        let all: Vec<String> = all.iter_names().map(|n| n.to_string()).collect();
         let (rows, whole) = match format {
             SourceFormat::Parquet | SourceFormat::Ipc => {
                 let n = lf.select([len()]).collect().map_err(EngineError::polars(ctx()))?;
@@ -183,6 +187,7 @@ impl ChunkedSource {
             path: path.to_path_buf(),
             separator,
             rows,
+            columns: all,
             whole,
         })
     }
@@ -190,6 +195,11 @@ impl ChunkedSource {
     /// Rows in the table.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Every column of the table, read or not.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
     }
 
     /// `columns` of rows `offset .. offset + len`.

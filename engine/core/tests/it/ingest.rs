@@ -799,3 +799,47 @@ fn an_empty_country_is_quarantined_unless_the_mapping_declares_its_fallback() {
         "{err}"
     );
 }
+
+#[test]
+fn an_input_without_rows_or_with_unknown_columns_is_named_in_a_warning() {
+    use vigil_core::data::ingest::ingest_chunked;
+    let dir = tempfile::tempdir().unwrap();
+    let header = "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high";
+    let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, format!("{header}\n")).unwrap();
+    let wide = dir.path().join("wide.csv");
+    std::fs::write(
+        &wide,
+        format!(
+            "{header},colour,notes\ne1,2021-03-05,,484,Mexico,Guerrero,,17.5,-99.5,,state_based,,1,,,red,\n"
+        ),
+    )
+    .unwrap();
+    let got = ingest(&empty, &mapping, &opts("2021-12-31")).expect("ingest");
+    assert_eq!(got.quality.notices, ["the input has no rows"]);
+    let want = "columns the mapping 'canonical' does not know: colour, notes (map them, keep them as `extras`, or list them under `ignored`)";
+    let got = ingest(&wide, &mapping, &opts("2021-12-31")).expect("ingest");
+    assert_eq!(got.quality.notices, [want]);
+    assert_eq!(got.quality.rows_accepted, 1);
+    // the chunked ingest a run uses says the same
+    let (_, quality) =
+        ingest_chunked(&wide, &mapping, &opts("2021-12-31"), 1, &mut |_| Ok(())).expect("ingest");
+    assert_eq!(quality.notices, [want]);
+    // a column the mapping declares ignored is not named
+    let text = std::fs::read_to_string(repo().join("data/schemas/canonical.toml"))
+        .unwrap()
+        .replace(
+            "personal = []",
+            "personal = []\nignored = [\"colour\", \"notes\"]",
+        );
+    std::fs::write(dir.path().join("mapping.toml"), text).unwrap();
+    let quiet = SchemaMapping::load(&dir.path().join("mapping.toml")).expect("mapping");
+    assert!(
+        ingest(&wide, &quiet, &opts("2021-12-31"))
+            .expect("ingest")
+            .quality
+            .notices
+            .is_empty()
+    );
+}

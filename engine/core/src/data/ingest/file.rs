@@ -18,11 +18,17 @@ pub fn ingest(
     let columns = mapping.source_columns();
     let separator = mapping.csv.separator_byte();
     let df = read_columns(path, &columns, separator, &mapping.path)?;
+    let all: Vec<String> = crate::data::read::source_schema(path, separator)?
+        .iter_names()
+        .map(|n| n.to_string())
+        .collect();
+    let notices = notices(mapping, options, df.height(), &all);
     let mut duplicates = Duplicates::new(suspect_hashes(id_hashes(&df, mapping)?));
     duplicates.scan(&df, 0, mapping)?;
     let mut checker = Checker::new(mapping, options, df.height(), duplicates.found);
     let incidents = checker.check(&df, 0)?;
-    let (quarantine, quality) = checker.finish()?;
+    let (quarantine, mut quality) = checker.finish()?;
+    quality.notices = notices;
     Ok(Ingested {
         incidents,
         quarantine,
@@ -49,6 +55,7 @@ pub fn ingest_chunked(
     let started = std::time::Instant::now();
     let source = crate::data::read::ChunkedSource::open(path, &columns, separator, &mapping.path)?;
     let rows = source.rows();
+    let notices = notices(mapping, options, rows, source.columns());
     // First pass: the ids alone, to find the hashes that repeat.
     let id_field = mapping.fields.get("incident_id");
     let id_columns: Vec<String> = id_field
@@ -90,7 +97,18 @@ pub fn ingest_chunked(
         "{}: {rows} rows in chunks of {chunk_rows}: ids {ids_read:.1} s, reading {reading:.1} s, checking {checking:.1} s, the sink {sinking:.1} s",
         options.label
     );
-    checker.finish()
+    let (quarantine, mut quality) = checker.finish()?;
+    quality.notices = notices;
+    Ok((quarantine, quality))
+}
+
+/// The mapping's notices about an input (no rows, unknown columns), each logged as a warning.
+fn notices(mapping: &SchemaMapping, options: &IngestOptions, rows: usize, columns: &[String]) -> Vec<String> {
+    let notices = mapping.notices(rows, columns);
+    for n in &notices {
+        tracing::warn!("{}: {n}", options.label);
+    }
+    notices
 }
 
 /// Stacks several inputs' incident tables into one. Extras missing from an input are added as
