@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 /// the row and are only counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
+    /// A CSV record has more or fewer fields than the header.
+    WrongFieldCount,
     /// A required canonical field is empty.
     MissingRequiredField,
     /// A date matches none of the mapping's formats.
@@ -48,7 +50,8 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, rejecting ones first.
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
+        Rule::WrongFieldCount,
         Rule::MissingRequiredField,
         Rule::UnparsableDate,
         Rule::DateEndBeforeStart,
@@ -72,6 +75,7 @@ impl Rule {
     /// The rule's name in quarantine files and quality reports.
     pub fn name(self) -> &'static str {
         match self {
+            Rule::WrongFieldCount => "wrong_field_count",
             Rule::MissingRequiredField => "missing_required_field",
             Rule::UnparsableDate => "unparsable_date",
             Rule::DateEndBeforeStart => "date_end_before_start",

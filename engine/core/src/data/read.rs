@@ -46,6 +46,136 @@ impl SourceFormat {
     }
 }
 
+/// A record of a CSV input whose number of fields differs from its header's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaggedRecord {
+    /// The record's place among the data records (0 = the first after the header).
+    pub record: usize,
+    /// The line it starts on (1 = the header).
+    pub line: u64,
+    /// Its number of fields.
+    pub fields: usize,
+    /// The header's.
+    pub header: usize,
+    /// It is the last record and its last field holds a line break: a quote opened in it is
+    /// most likely never closed, so the rest of the file was read as one field.
+    pub unclosed_quote: bool,
+}
+
+impl RaggedRecord {
+    /// What is wrong, in words for the quarantine and for errors.
+    pub fn message(&self) -> String {
+        if self.unclosed_quote {
+            format!(
+                "the record on line {} has {} fields, the header {}: a quote opened in it is never closed, so the rest of the file reads as one field",
+                self.line, self.fields, self.header
+            )
+        } else {
+            format!(
+                "the record on line {} has {} fields, the header {}; a record must have one field per column (check its separators and quotes)",
+                self.line, self.fields, self.header
+            )
+        }
+    }
+}
+
+/// Every record of a CSV input whose number of fields differs from the header's, and the count
+/// of data records, read as a stream (a gzip input is decompressed as it is read): the rows
+/// polars would pad or cut.
+pub fn ragged_records(path: &Path, separator: u8) -> Result<(usize, Vec<RaggedRecord>), EngineError> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let input: Box<dyn Read> = match SourceFormat::from_path(path)? {
+        SourceFormat::CsvGz => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))),
+        _ => Box::new(file),
+    };
+    let invalid = |message: String| EngineError::Invalid {
+        context: format!("reading {}", path.display()),
+        message,
+    };
+    let csv_error = |e: csv::Error| {
+        let at = e
+            .position()
+            .map_or(String::new(), |p| format!("line {}: ", p.line()));
+        invalid(format!("{at}{e}; is it a CSV file with this separator?"))
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(input);
+    let header = reader.byte_headers().map_err(csv_error)?.len();
+    let mut ragged = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0;
+    let mut last_breaks = false;
+    while reader.read_byte_record(&mut record).map_err(csv_error)? {
+        last_breaks = record.iter().next_back().is_some_and(|f| f.contains(&b'\n'));
+        if record.len() != header {
+            ragged.push(RaggedRecord {
+                record: n,
+                line: record.position().map_or(0, csv::Position::line),
+                fields: record.len(),
+                header,
+                unclosed_quote: false,
+            });
+        }
+        n += 1;
+    }
+    if let Some(last) = ragged.last_mut()
+        && last.record + 1 == n
+        && last_breaks
+    {
+        last.unclosed_quote = true;
+    }
+    Ok((n, ragged))
+}
+
+/// [`ragged_records`] of a CSV input; none for Parquet and Arrow IPC, which have no records to
+/// cut.
+/// Also the number of data records, for CSV.
+pub fn csv_ragged(path: &Path, separator: u8) -> Result<(Option<usize>, Vec<RaggedRecord>), EngineError> {
+    match SourceFormat::from_path(path)? {
+        SourceFormat::Csv | SourceFormat::CsvGz if path.exists() => {
+            let (n, ragged) = ragged_records(path, separator)?;
+            Ok((Some(n), ragged))
+        }
+        _ => Ok((None, Vec::new())),
+    }
+}
+
+/// Fails unless the rows polars read are the input's records one for one, when some records
+/// are ragged: their rows are quarantined by position, which must then be right.
+pub fn check_aligned(
+    path: &Path,
+    records: Option<usize>,
+    rows: usize,
+    ragged: &[RaggedRecord],
+) -> Result<(), EngineError> {
+    match ragged.first() {
+        Some(r) if records != Some(rows) => Err(EngineError::Invalid {
+            context: format!("reading {}", path.display()),
+            message: format!(
+                "{}; the file's {} records do not line up with the {rows} rows read, so vigil cannot tell which rows to quarantine: correct the file",
+                r.message(),
+                records.unwrap_or(0)
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// polars' error on reading a CSV input, in words that name the line and the cause where the
+/// input has a ragged record (the likely cause); other errors as they are.
+pub fn explained(e: EngineError, path: &Path, ragged: &[RaggedRecord]) -> EngineError {
+    match (e, ragged.first()) {
+        (EngineError::Polars { .. }, Some(r)) => EngineError::Invalid {
+            context: format!("reading {}", path.display()),
+            message: r.message(),
+        },
+        (e, _) => e,
+    }
+}
+
 /// A lazy scan of a source table (CSV columns as text; gzip CSV decompressed into memory).
 fn scan(path: &Path, separator: u8) -> Result<LazyFrame, EngineError> {
     let format = SourceFormat::from_path(path)?;
@@ -68,10 +198,13 @@ fn scan(path: &Path, separator: u8) -> Result<LazyFrame, EngineError> {
         }
         SourceFormat::Csv => {
             let p = PlRefPath::try_from_path(path).map_err(EngineError::polars(ctx()))?;
+            // a ragged record becomes a padded or cut row, which ingest quarantines by its
+            // position ([`ragged_records`]), instead of an error that names no line
             LazyCsvReader::new(p)
                 .with_has_header(true)
                 .with_infer_schema_length(Some(0))
                 .with_separator(separator)
+                .map_parse_options(|o| o.with_truncate_ragged_lines(true))
                 .finish()
                 .map_err(EngineError::polars(ctx()))?
         }
@@ -85,7 +218,7 @@ fn scan(path: &Path, separator: u8) -> Result<LazyFrame, EngineError> {
             let df = CsvReadOptions::default()
                 .with_has_header(true)
                 .with_infer_schema_length(Some(0))
-                .map_parse_options(|o| o.with_separator(separator))
+                .map_parse_options(|o| o.with_separator(separator).with_truncate_ragged_lines(true))
                 .into_reader_with_file_handle(std::io::Cursor::new(bytes))
                 .finish()
                 .map_err(EngineError::polars(ctx()))?;
@@ -152,6 +285,8 @@ pub struct ChunkedSource {
     path: std::path::PathBuf,
     separator: u8,
     rows: usize,
+    /// The records of a CSV input with the wrong number of fields.
+    ragged: Vec<RaggedRecord>,
     /// Every column of the table, read or not.
     columns: Vec<String>,
     whole: Option<DataFrame>,
@@ -161,7 +296,8 @@ impl ChunkedSource {
     /// Opens `path` and checks that it has `columns` (the mapping's, named in errors).
     pub fn open(path: &Path, columns: &[String], separator: u8, mapping: &Path) -> Result<Self, EngineError> {
         let format = SourceFormat::from_path(path)?;
-        let mut lf = scan(path, separator)?;
+        let (records, ragged) = csv_ragged(path, separator)?;
+        let mut lf = scan(path, separator).map_err(|e| explained(e, path, &ragged))?;
         check_columns(&mut lf, columns, path, mapping)?;
         let ctx = || format!("reading {}", path.display());
         let all = lf.collect_schema().map_err(EngineError::polars(ctx()))?;
@@ -179,7 +315,11 @@ impl ChunkedSource {
             }
             SourceFormat::Csv | SourceFormat::CsvGz => {
                 let exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
-                let df = lf.select(exprs).collect().map_err(EngineError::polars(ctx()))?;
+                let df = lf
+                    .select(exprs)
+                    .collect()
+                    .map_err(|e| explained(EngineError::polars(ctx())(e), path, &ragged))?;
+                check_aligned(path, records, df.height(), &ragged)?;
                 (df.height(), Some(df))
             }
         };
@@ -187,6 +327,7 @@ impl ChunkedSource {
             path: path.to_path_buf(),
             separator,
             rows,
+            ragged,
             columns: all,
             whole,
         })
@@ -195,6 +336,11 @@ impl ChunkedSource {
     /// Rows in the table.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// The records of a CSV input with the wrong number of fields (rows polars padded or cut).
+    pub fn ragged(&self) -> &[RaggedRecord] {
+        &self.ragged
     }
 
     /// Every column of the table, read or not.

@@ -843,3 +843,84 @@ fn an_input_without_rows_or_with_unknown_columns_is_named_in_a_warning() {
             .is_empty()
     );
 }
+
+const CANONICAL_HEADER: &str = "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high";
+
+#[test]
+fn a_record_with_too_few_or_too_many_fields_is_quarantined_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "484,Mexico,Guerrero,,17.5,-99.5,,state_based,,1,,";
+    let csv = format!(
+        "{CANONICAL_HEADER}\n\
+         a,2021-03-05,,{good}\n\
+         b,2021-03-05,,484,Mexico,Guerrero,,17.5,-99.5,,state_based,,1\n\
+         \"c\nwith a line break\",2021-03-05,,{good}\n\
+         d,2021-03-05,,{good},7,8\n\
+         e,2021-03-05,,{good}\n"
+    );
+    let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
+    for name in ["ragged.csv", "ragged.csv.gz"] {
+        let path = dir.path().join(name);
+        if name.ends_with(".gz") {
+            use std::io::Write;
+            let mut gz = flate2_writer(&path);
+            gz.write_all(csv.as_bytes()).unwrap();
+            gz.finish().unwrap();
+        } else {
+            std::fs::write(&path, &csv).unwrap();
+        }
+        let got = ingest(&path, &mapping, &opts("2021-12-31")).expect("ingest");
+        assert_eq!(got.quality.rows_read, 5, "{name}");
+        assert_eq!(got.quality.rows_accepted, 3, "{name}");
+        assert_eq!(got.quality.rules.get("wrong_field_count"), Some(&2), "{name}");
+        let q = &got.quarantine;
+        let rows: Vec<Option<i64>> = q.column("source_row").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(
+            rows,
+            [Some(2), Some(4)],
+            "{name}: one rule per ragged record, nothing else"
+        );
+        let messages: Vec<Option<&str>> = q.column("message").unwrap().str().unwrap().iter().collect();
+        assert_eq!(
+            messages[0],
+            Some(
+                "the record on line 3 has 13 fields, the header 15; a record must have one field per column (check its separators and quotes)"
+            )
+        );
+        // the quoted line break makes the record after it start on line 6
+        assert!(
+            messages[1]
+                .unwrap()
+                .starts_with("the record on line 6 has 17 fields"),
+            "{messages:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unterminated_quote_is_named_with_its_line_not_the_csv_readers_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quote.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "{CANONICAL_HEADER}\n\
+             a,2021-03-05,,484,Mexico,Guerrero,,17.5,-99.5,,state_based,,1,,\n\
+             b,2021-03-05,,484,Mexico,\"Guerrero,,17.5,-99.5,,state_based,,1,,\n\
+             c,2021-03-05,,484,Mexico,Guerrero,,17.5,-99.5,,state_based,,1,,\n"
+        ),
+    )
+    .unwrap();
+    let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
+    let err = match ingest(&path, &mapping, &opts("2021-12-31")) {
+        Ok(got) => panic!("an unterminated quote was read: {:?}", got.quality),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("quote.csv")
+            && err.contains(
+                "the record on line 3 has 6 fields, the header 15: a quote opened in it is never closed"
+            ),
+        "{err}"
+    );
+}

@@ -134,6 +134,8 @@ pub(super) struct Checker<'a> {
     pub(super) quality: InputQuality,
     pub(super) quarantine: Quarantined,
     pub(super) duplicates: HashMap<usize, usize>,
+    /// Source rows (0-based) of CSV records with the wrong number of fields → why.
+    pub(super) ragged: HashMap<usize, String>,
 }
 
 /// What checking one part of a chunk gives.
@@ -153,8 +155,10 @@ impl<'a> Checker<'a> {
         options: &'a IngestOptions,
         rows: usize,
         duplicates: HashMap<usize, usize>,
+        ragged: &[crate::data::read::RaggedRecord],
     ) -> Self {
         Checker {
+            ragged: ragged.iter().map(|r| (r.record, r.message())).collect(),
             mapping,
             options,
             extracted: to_epoch_days(options.extracted.unwrap_or(options.as_of).max(options.as_of)),
@@ -424,6 +428,16 @@ impl<'a> Checker<'a> {
                 }
             }
 
+            // A record polars padded or cut: none of its values can be trusted, so the record's
+            // own problem is the only one reported.
+            if let Some(message) = self.ragged.get(&(offset + i)) {
+                problems = vec![Problem {
+                    rule: Rule::WrongFieldCount,
+                    field: "record",
+                    value: None,
+                    message: message.clone(),
+                }];
+            }
             if problems.is_empty() {
                 let (Some(id), Some(start), Some(cc), Some(category), Some(best)) =
                     (id, start, cc, category, best)

@@ -17,7 +17,10 @@ pub fn ingest(
 ) -> Result<Ingested, EngineError> {
     let columns = mapping.source_columns();
     let separator = mapping.csv.separator_byte();
-    let df = read_columns(path, &columns, separator, &mapping.path)?;
+    let (records, ragged) = crate::data::read::csv_ragged(path, separator)?;
+    let df = read_columns(path, &columns, separator, &mapping.path)
+        .map_err(|e| crate::data::read::explained(e, path, &ragged))?;
+    crate::data::read::check_aligned(path, records, df.height(), &ragged)?;
     let all: Vec<String> = crate::data::read::source_schema(path, separator)?
         .iter_names()
         .map(|n| n.to_string())
@@ -25,7 +28,7 @@ pub fn ingest(
     let notices = notices(mapping, options, df.height(), &all);
     let mut duplicates = Duplicates::new(suspect_hashes(id_hashes(&df, mapping)?));
     duplicates.scan(&df, 0, mapping)?;
-    let mut checker = Checker::new(mapping, options, df.height(), duplicates.found);
+    let mut checker = Checker::new(mapping, options, df.height(), duplicates.found, &ragged);
     let incidents = checker.check(&df, 0)?;
     let (quarantine, mut quality) = checker.finish()?;
     quality.notices = notices;
@@ -80,7 +83,7 @@ pub fn ingest_chunked(
         duplicates.found
     };
     let ids_read = started.elapsed().as_secs_f64();
-    let mut checker = Checker::new(mapping, options, rows, duplicates);
+    let mut checker = Checker::new(mapping, options, rows, duplicates, source.ragged());
     let (mut reading, mut checking, mut sinking) = (0.0, 0.0, 0.0);
     for offset in (0..rows).step_by(chunk_rows) {
         let t = std::time::Instant::now();
