@@ -3,7 +3,7 @@
 use crate::spec::{Overrides, ValidSpec};
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use vigil_core::Classification;
 use vigil_core::data::ingest::IngestOptions;
 use vigil_core::data::panel::{Panel, build_panel};
@@ -123,4 +123,45 @@ pub fn write_stage(dir: &Path, tables: Vec<(&str, DataFrame)>, class: Classifica
         vigil_core::output::write_parquet(&dir.join(name), &mut df, class, "stage")?;
     }
     Ok(())
+}
+
+/// What `vigil ingest` and `vigil panel` write into `out`: the incidents, quarantine and
+/// quality report, and the panel and its regions with `with_panel`. Everything is written into
+/// a hidden folder first and moved into `out` only once every file is complete, so a stage that
+/// fails leaves no file that looks like its output.
+pub fn write_stage_folder(spec: &ValidSpec, out: &Path, with_panel: bool) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let tmp = TempDir(out.join(format!(".tmp-stage-{}", std::process::id())));
+    let dir = &tmp.0;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ing = ingest_all(spec, Some((&dir.join("incidents.parquet"), "stage")))?;
+    let class = ing.classification;
+    vigil_core::output::write_json(&dir.join("quality.json"), &ing.quality)?;
+    let mut tables = vec![("quarantine.parquet", ing.quarantine)];
+    if with_panel {
+        let panel = panel_of(spec, &ing.incidents)?;
+        tables.push(("panel.parquet", panel.frame));
+        tables.push(("regions.parquet", panel.regions));
+    }
+    write_stage(dir, tables, class)?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let from = entry?.path();
+        let to = out.join(from.file_name().unwrap_or_default());
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}
+
+/// A folder removed, with whatever it holds, when the value is dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.0.exists()
+            && let Err(e) = std::fs::remove_dir_all(&self.0)
+        {
+            tracing::warn!("could not remove {}: {e}", self.0.display());
+        }
+    }
 }

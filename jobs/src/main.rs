@@ -952,41 +952,7 @@ fn stage(common: Common, out: PathBuf, with_panel: bool) -> Result<()> {
         sets: common.set,
     };
     let spec = spec::load(&common.spec, &overrides)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    // Everything is written into a hidden folder first and moved into --out only once every
-    // file is complete: a stage that fails leaves no file that looks like its output.
-    let tmp = TempDir(out.join(format!(".tmp-stage-{}", std::process::id())));
-    let dir = &tmp.0;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let ing = inputs::ingest_all(&spec, Some((&dir.join("incidents.parquet"), "stage")))?;
-    let class = ing.classification;
-    vigil_core::output::write_json(&dir.join("quality.json"), &ing.quality)?;
-    let mut tables = vec![("quarantine.parquet", ing.quarantine)];
-    if with_panel {
-        let panel = inputs::panel_of(&spec, &ing.incidents)?;
-        tables.push(("panel.parquet", panel.frame));
-        tables.push(("regions.parquet", panel.regions));
-    }
-    inputs::write_stage(dir, tables, class)?;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let from = entry?.path();
-        let to = out.join(from.file_name().unwrap_or_default());
-        std::fs::rename(&from, &to)
-            .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
-    }
+    inputs::write_stage_folder(&spec, &out, with_panel)?;
     println!("{}", out.display());
     Ok(())
-}
-
-/// A folder removed, with whatever it holds, when the value is dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.0.exists()
-            && let Err(e) = std::fs::remove_dir_all(&self.0)
-        {
-            tracing::warn!("could not remove {}: {e}", self.0.display());
-        }
-    }
 }

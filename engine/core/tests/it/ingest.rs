@@ -538,8 +538,9 @@ fn a_date_beyond_the_calendar_is_quarantined_not_accepted() {
 /// A canonical-schema CSV of one incident per `date_start`, and the canonical mapping with
 /// `extra` added to date_start's field (e.g. `, lenient = true`).
 fn canonical_csv(dir: &std::path::Path, dates: &[&str], extra: &str) -> (std::path::PathBuf, SchemaMapping) {
-    let mut csv = String::from(
-        "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high\n",
+    let mut csv = format!(
+        "{CANONICAL_HEADER}
+"
     );
     for (i, d) in dates.iter().enumerate() {
         csv.push_str(&format!(
@@ -626,8 +627,9 @@ fn lenient_is_refused_on_a_field_that_is_not_a_date() {
 #[test]
 fn dates_and_counts_outside_their_plausible_ranges_are_quarantined() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from(
-        "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high\n",
+    let mut csv = format!(
+        "{CANONICAL_HEADER}
+"
     );
     for (id, date, best) in [
         ("ok", "2021-03-05", "3"),
@@ -740,8 +742,9 @@ fn plausible_ranges_are_checked_when_the_mapping_is_loaded() {
 #[test]
 fn an_empty_country_is_quarantined_unless_the_mapping_declares_its_fallback() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from(
-        "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high\n",
+    let mut csv = format!(
+        "{CANONICAL_HEADER}
+"
     );
     for (id, country) in [("named", "Mexico"), ("empty", ""), ("blank", "   ")] {
         csv.push_str(&format!(
@@ -804,7 +807,7 @@ fn an_empty_country_is_quarantined_unless_the_mapping_declares_its_fallback() {
 fn an_input_without_rows_or_with_unknown_columns_is_named_in_a_warning() {
     use vigil_core::data::ingest::ingest_chunked;
     let dir = tempfile::tempdir().unwrap();
-    let header = "incident_id,date_start,date_end,country_code,country,admin1,admin2,latitude,longitude,grid_id,category,subcategory,fatalities_best,fatalities_low,fatalities_high";
+    let header = CANONICAL_HEADER;
     let mapping = SchemaMapping::load(&repo().join("data/schemas/canonical.toml")).expect("mapping");
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, format!("{header}\n")).unwrap();
