@@ -38,7 +38,7 @@ use vigil_core::output::{
 };
 use vigil_core::{Classification, Level};
 use vigil_models::calibration::{ReliabilityRow, calibration_error, reliability};
-use vigil_models::metrics::{ModelScores, Skill};
+use vigil_models::metrics::ModelScores;
 use vigil_report::figures::{RunTables, hotspot_maps, run_charts};
 
 /// The job stopped because a quality gate failed; the message names the input and figures.
@@ -121,7 +121,6 @@ struct Scored {
     choices: DataFrame,
     reliability: DataFrame,
     reliability_rows: Vec<ReliabilityRow>,
-    skill_rows: Vec<Skill>,
 }
 
 /// The series of levels other than the job's, built once and reused.
@@ -384,7 +383,6 @@ impl Run<'_> {
             choices,
             reliability: reliability_frame(&reliability_rows)?,
             reliability_rows,
-            skill_rows: fc.skill.clone(),
         })
     }
 
@@ -578,7 +576,7 @@ impl Run<'_> {
             forecasts: fc,
             alerts,
             reliability: (&scored.reliability_rows, fc.thresholds[0]),
-            skill: &scored.skill_rows,
+            skill: &fc.skill,
             seasonality: &trends.seasonality,
             trend: &trends.trend,
         };

@@ -143,12 +143,6 @@ fn slug(s: &str) -> String {
 }
 
 /// Rank of an alert level in the chart order: high first, regions without an alert last.
-/// The model region `region` publishes, from the map built with
-/// [`vigil_core::forecast::stage::ForecastStage::published_model`].
-fn published_model<'a>(published: &'a HashMap<String, String>, region: &str) -> &'a str {
-    published.get(region).map_or("naive", String::as_str)
-}
-
 fn alert_rank(level: Option<&str>) -> u8 {
     match level {
         Some("high") => 0,
@@ -158,15 +152,16 @@ fn alert_rank(level: Option<&str>) -> u8 {
     }
 }
 
-/// The regions the fan charts show, most urgent first: by the highest alert level the region
-/// has at any horizon, then by the published model's forecast total over the horizon, then by
-/// id. Regions with neither an alert nor a forecast above zero are left out.
+/// The regions the fan charts show, most urgent first, with their places in `series`: by the
+/// highest alert level the region has at any horizon, then by the published model's forecast
+/// total over the horizon, then by id. Regions with neither an alert nor a forecast above zero
+/// are left out.
 fn chart_regions<'a>(
     series: &'a [RegionSeries],
-    fc: &[Point],
-    published: &HashMap<String, String>,
+    fc: &ForecastStage,
+    frequency: Frequency,
     alerts: &DataFrame,
-) -> Result<Vec<&'a RegionSeries>> {
+) -> Result<Vec<(usize, &'a RegionSeries)>> {
     let mut level: HashMap<String, u8> = HashMap::new();
     let ids = alerts.column("region_id")?.str()?;
     let levels = alerts.column("level")?.str()?;
@@ -177,29 +172,26 @@ fn chart_regions<'a>(
             *best = (*best).min(r);
         }
     }
-    let mut total: HashMap<&str, f64> = HashMap::new();
-    for p in fc {
-        if p.1 == published_model(published, &p.0) && p.3[0].is_finite() {
-            *total.entry(p.0.as_str()).or_default() += p.3[0];
-        }
-    }
-    let mut ranked: Vec<(&RegionSeries, u8, f64)> = series
+    let mut ranked: Vec<(usize, &RegionSeries, u8, f64)> = series
         .iter()
-        .map(|s| {
-            (
-                s,
-                level.get(&s.region_id).copied().unwrap_or(alert_rank(None)),
-                total.get(s.region_id.as_str()).copied().unwrap_or(0.0),
-            )
+        .enumerate()
+        .map(|(r, s)| {
+            let total = fan(series, fc, frequency, r, fc.published_model(r))
+                .iter()
+                .map(|(_, v)| v[0])
+                .filter(|m| m.is_finite())
+                .fold(0.0, |a, b| a + b);
+            let rank = level.get(&s.region_id).copied().unwrap_or(alert_rank(None));
+            (r, s, rank, total)
         })
-        .filter(|(_, l, t)| *l < alert_rank(None) || *t > 0.0)
+        .filter(|(_, _, l, t)| *l < alert_rank(None) || *t > 0.0)
         .collect();
     ranked.sort_by(|a, b| {
-        a.1.cmp(&b.1)
-            .then_with(|| b.2.total_cmp(&a.2))
-            .then_with(|| a.0.region_id.cmp(&b.0.region_id))
+        a.2.cmp(&b.2)
+            .then_with(|| b.3.total_cmp(&a.3))
+            .then_with(|| a.1.region_id.cmp(&b.1.region_id))
     });
-    Ok(ranked.into_iter().map(|(s, _, _)| s).collect())
+    Ok(ranked.into_iter().map(|(r, s, _, _)| (r, s)).collect())
 }
 
 /// Fan charts for the top regions by alert, then by forecast (see [`chart_regions`]).
@@ -220,19 +212,10 @@ fn charts(
     let names = region_lookup(regions, "region_name")?;
     let dir = writer.dir().join("charts");
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    let fc = forecast_points(series, forecasts, cfg.frequency);
-    let published: HashMap<String, String> = series
-        .iter()
-        .enumerate()
-        .map(|(r, s)| {
-            let m = forecasts.published_model(r);
-            (s.region_id.clone(), forecasts.backtest.models[m].clone())
-        })
-        .collect();
-    let published = &published;
-    let ranked = chart_regions(series, &fc, published, alerts)?;
+    let ranked = chart_regions(series, forecasts, cfg.frequency, alerts)?;
+    let naive = forecasts.backtest.models.iter().position(|m| m == "naive");
     let mut n = 0;
-    for (rank, s) in ranked.into_iter().take(cfg.top_regions).enumerate() {
+    for (rank, (r, s)) in ranked.into_iter().take(cfg.top_regions).enumerate() {
         let keep = (year * 5).min(s.y.len());
         let history: Vec<_> = s.ds[s.ds.len() - keep..]
             .iter()
@@ -244,15 +227,19 @@ fn charts(
         // around its median, and naive for reference. The median, not the table's point
         // forecast: that one minimises squared log error and sits below the median of a skewed
         // distribution, sometimes below its 25% quantile, which would look wrong inside the fan.
-        let pick = published_model(published, &s.region_id);
-        let mut shown = vec![(pick, "q50", format!("{} (median)", pick.replace('_', " ")))];
-        if pick != "naive" {
-            shown.push(("naive", "mean", "naive".to_string()));
+        let published = forecasts.published_model(r);
+        let pick = forecasts.backtest.models[published].as_str();
+        let mut shown = vec![(published, "q50", format!("{} (median)", pick.replace('_', " ")))];
+        if let Some(naive) = naive.filter(|m| *m != published) {
+            shown.push((naive, "mean", "naive".to_string()));
         }
-        let points = |m: &str, col: &str| -> Vec<(NaiveDate, f64)> {
-            fc.iter()
-                .filter(|p| p.0 == s.region_id && p.1 == m)
-                .filter_map(|p| Some((p.2, p.3[FAN_COLUMNS.iter().position(|c| *c == col)?])))
+        let points = |m: usize, col: &str| -> Vec<(NaiveDate, f64)> {
+            let Some(c) = FAN_COLUMNS.iter().position(|x| *x == col) else {
+                return Vec::new();
+            };
+            fan(series, forecasts, cfg.frequency, r, m)
+                .into_iter()
+                .map(|(d, v)| (d, v[c]))
                 .collect()
         };
         for (m, col, label) in shown {
@@ -272,7 +259,7 @@ fn charts(
             ("50% interval", "q25", "q75"),
         ]
         .iter()
-        .map(|(label, lo, hi)| (*label, points(pick, lo), points(pick, hi)))
+        .map(|(label, lo, hi)| (*label, points(published, lo), points(published, hi)))
         .filter(|(_, lo, hi)| !lo.is_empty() && lo.len() == hi.len())
         .collect();
         let bands: Vec<ForecastBand<'_>> = bands_data
@@ -830,32 +817,37 @@ const FAN_COLUMNS: [&str; 10] = [
     "mean", "q025", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q975",
 ];
 
-/// (region, model, period, values of [`FAN_COLUMNS`]).
-type Point = (String, String, NaiveDate, [f64; 10]);
-
-/// Every model's forecast of every region, by period after the region's last observed one, as
-/// the fan charts draw it: the mean, then the quantiles at the run's probabilities (the order
-/// of [`FAN_COLUMNS`]).
-fn forecast_points(series: &[RegionSeries], fc: &ForecastStage, frequency: Frequency) -> Vec<Point> {
-    let mut out = Vec::new();
-    for per_model in &fc.forecasts {
-        for r in per_model {
-            let s = &series[r.index];
-            let Some(mut period) = s.ds.last().copied() else {
-                continue;
-            };
-            for k in 0..r.forecast.horizon() {
-                period = frequency.next(period);
-                let mut v = [f64::NAN; 10];
-                v[0] = r.forecast.mean[k];
-                for (slot, q) in v[1..].iter_mut().zip(&r.forecast.quantiles) {
-                    *slot = q[k];
-                }
-                out.push((s.region_id.clone(), r.model.clone(), period, v));
+/// Region `r`'s forecast by model `m` (a place in `fc.backtest.models`), by period after the
+/// region's last observed one, as the fan charts draw it: the mean, then the quantiles at the
+/// run's probabilities (the order of [`FAN_COLUMNS`]).
+fn fan(
+    series: &[RegionSeries],
+    fc: &ForecastStage,
+    frequency: Frequency,
+    r: usize,
+    m: usize,
+) -> Vec<(NaiveDate, [f64; 10])> {
+    let Some(f) = fc
+        .forecasts
+        .get(m)
+        .and_then(|per| per.iter().find(|f| f.index == r))
+    else {
+        return Vec::new();
+    };
+    let Some(mut period) = series[r].ds.last().copied() else {
+        return Vec::new();
+    };
+    (0..f.forecast.horizon())
+        .map(|k| {
+            period = frequency.next(period);
+            let mut v = [f64::NAN; 10];
+            v[0] = f.forecast.mean[k];
+            for (slot, q) in v[1..].iter_mut().zip(&f.forecast.quantiles) {
+                *slot = q[k];
             }
-        }
-    }
-    out
+            (period, v)
+        })
+        .collect()
 }
 
 #[cfg(test)]
