@@ -133,7 +133,7 @@ pub fn ragged_records(path: &Path, separator: u8) -> Result<(usize, Vec<RaggedRe
 /// [`ragged_records`] of a CSV input; none for Parquet and Arrow IPC, which have no records to
 /// cut.
 /// Also the number of data records, for CSV.
-pub fn csv_ragged(path: &Path, separator: u8) -> Result<(Option<usize>, Vec<RaggedRecord>), EngineError> {
+fn csv_ragged(path: &Path, separator: u8) -> Result<(Option<usize>, Vec<RaggedRecord>), EngineError> {
     match SourceFormat::from_path(path)? {
         SourceFormat::Csv | SourceFormat::CsvGz if path.exists() => {
             let (n, ragged) = ragged_records(path, separator)?;
@@ -145,7 +145,7 @@ pub fn csv_ragged(path: &Path, separator: u8) -> Result<(Option<usize>, Vec<Ragg
 
 /// Fails unless the rows polars read are the input's records one for one, when some records
 /// are ragged: their rows are quarantined by position, which must then be right.
-pub fn check_aligned(
+fn check_aligned(
     path: &Path,
     records: Option<usize>,
     rows: usize,
@@ -166,7 +166,7 @@ pub fn check_aligned(
 
 /// polars' error on reading a CSV input, in words that name the line and the cause where the
 /// input has a ragged record (the likely cause); other errors as they are.
-pub fn explained(e: EngineError, path: &Path, ragged: &[RaggedRecord]) -> EngineError {
+fn explained(e: EngineError, path: &Path, ragged: &[RaggedRecord]) -> EngineError {
     match (e, ragged.first()) {
         (EngineError::Polars { .. }, Some(r)) => EngineError::Invalid {
             context: format!("reading {}", path.display()),
@@ -228,13 +228,13 @@ fn scan(path: &Path, separator: u8) -> Result<LazyFrame, EngineError> {
 }
 
 /// Fails with [`EngineError::MissingColumns`] (listing what the file does have) unless the
-/// scan has every one of `columns`.
+/// scan has every one of `columns`; else returns every column the scan has.
 fn check_columns(
     lf: &mut LazyFrame,
     columns: &[String],
     path: &Path,
     mapping: &Path,
-) -> Result<(), EngineError> {
+) -> Result<Vec<String>, EngineError> {
     let schema = lf
         .collect_schema()
         .map_err(EngineError::polars(format!("reading {}", path.display())))?;
@@ -244,7 +244,7 @@ fn check_columns(
         .cloned()
         .collect();
     if missing.is_empty() {
-        Ok(())
+        Ok(schema.iter_names().map(|n| n.to_string()).collect())
     } else {
         Err(EngineError::MissingColumns {
             path: path.to_path_buf(),
@@ -260,22 +260,6 @@ fn check_columns(
 pub fn source_schema(path: &Path, separator: u8) -> Result<SchemaRef, EngineError> {
     scan(path, separator)?
         .collect_schema()
-        .map_err(EngineError::polars(format!("reading {}", path.display())))
-}
-
-/// Reads the named columns of a source table. Fails with [`EngineError::MissingColumns`]
-/// (listing what the file does have) when a column is absent.
-pub fn read_columns(
-    path: &Path,
-    columns: &[String],
-    separator: u8,
-    mapping: &Path,
-) -> Result<DataFrame, EngineError> {
-    let mut lf = scan(path, separator)?;
-    check_columns(&mut lf, columns, path, mapping)?;
-    let exprs: Vec<Expr> = columns.iter().map(|c| col(c.as_str())).collect();
-    lf.select(exprs)
-        .collect()
         .map_err(EngineError::polars(format!("reading {}", path.display())))
 }
 
@@ -298,10 +282,8 @@ impl ChunkedSource {
         let format = SourceFormat::from_path(path)?;
         let (records, ragged) = csv_ragged(path, separator)?;
         let mut lf = scan(path, separator).map_err(|e| explained(e, path, &ragged))?;
-        check_columns(&mut lf, columns, path, mapping)?;
+        let all = check_columns(&mut lf, columns, path, mapping)?;
         let ctx = || format!("reading {}", path.display());
-        let all = lf.collect_schema().map_err(EngineError::polars(ctx()))?;
-        let all: Vec<String> = all.iter_names().map(|n| n.to_string()).collect();
         let (rows, whole) = match format {
             SourceFormat::Parquet | SourceFormat::Ipc => {
                 let n = lf.select([len()]).collect().map_err(EngineError::polars(ctx()))?;

@@ -4,7 +4,7 @@ use super::checker::*;
 use super::schema::*;
 use crate::data::mapping::SchemaMapping;
 use crate::data::quality::InputQuality;
-use crate::data::read::read_columns;
+use crate::data::read::ChunkedSource;
 use crate::error::EngineError;
 use polars::prelude::*;
 use std::path::Path;
@@ -17,18 +17,13 @@ pub fn ingest(
 ) -> Result<Ingested, EngineError> {
     let columns = mapping.source_columns();
     let separator = mapping.csv.separator_byte();
-    let (records, ragged) = crate::data::read::csv_ragged(path, separator)?;
-    let df = read_columns(path, &columns, separator, &mapping.path)
-        .map_err(|e| crate::data::read::explained(e, path, &ragged))?;
-    crate::data::read::check_aligned(path, records, df.height(), &ragged)?;
-    let all: Vec<String> = crate::data::read::source_schema(path, separator)?
-        .iter_names()
-        .map(|n| n.to_string())
-        .collect();
-    let notices = notices(mapping, options, df.height(), &all);
+    // the same source ingest_chunked reads (ragged CSV records found, reader errors explained)
+    let source = ChunkedSource::open(path, &columns, separator, &mapping.path)?;
+    let df = source.read(&columns, 0, source.rows())?;
+    let notices = notices(mapping, options, df.height(), source.columns());
     let mut duplicates = Duplicates::new(suspect_hashes(id_hashes(&df, mapping)?));
     duplicates.scan(&df, 0, mapping)?;
-    let mut checker = Checker::new(mapping, options, df.height(), duplicates.found, &ragged);
+    let mut checker = Checker::new(mapping, options, df.height(), duplicates.found, source.ragged());
     let incidents = checker.check(&df, 0)?;
     let (quarantine, mut quality) = checker.finish()?;
     quality.notices = notices;
@@ -56,7 +51,7 @@ pub fn ingest_chunked(
     let separator = mapping.csv.separator_byte();
     let chunk_rows = chunk_rows.max(1);
     let started = std::time::Instant::now();
-    let source = crate::data::read::ChunkedSource::open(path, &columns, separator, &mapping.path)?;
+    let source = ChunkedSource::open(path, &columns, separator, &mapping.path)?;
     let rows = source.rows();
     let notices = notices(mapping, options, rows, source.columns());
     // First pass: the ids alone, to find the hashes that repeat.
