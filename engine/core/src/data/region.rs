@@ -54,6 +54,9 @@ pub const UNKNOWN: &str = "unknown";
 /// The prefix of a PRIO-GRID cell's id.
 const GRID_PREFIX: &str = "pg";
 
+/// The end of the grid-level id of an incident without a cell (`484/pg-unknown`).
+const NO_CELL: &str = "/pg-unknown";
+
 /// A name as one segment of a `/`-separated region id: `%` becomes `%25` and `/` becomes
 /// `%2F`, so a name that contains a slash (GED has an admin-2 unit "Hkamti district/Naga Hills
 /// district") cannot be mistaken for two levels of the hierarchy.
@@ -85,14 +88,14 @@ pub fn region_id(level: Level, code: &str, admin1: &str, admin2: &str, grid: Opt
         ),
         Level::Grid => match grid {
             Some(g) => grid_id(g),
-            None => format!("{}/{GRID_PREFIX}-{UNKNOWN}", id_segment(code)),
+            None => format!("{}{NO_CELL}", id_segment(code)),
         },
     }
 }
 
 /// The level an id names.
 pub fn level_of(id: &str) -> Level {
-    if grid_of(id).is_some() || id.ends_with(&format!("/{GRID_PREFIX}-{UNKNOWN}")) {
+    if grid_of(id).is_some() || id.ends_with(NO_CELL) {
         return Level::Grid;
     }
     match id.matches('/').count() {
